@@ -1,0 +1,18 @@
+# Shared compile options. Every target links ql_options (core) or ql_qt_options (Qt targets).
+add_library(ql_options INTERFACE)
+target_compile_options(ql_options INTERFACE -Wall -Wextra -Wpedantic)
+if(QL_WERROR)
+    target_compile_options(ql_options INTERFACE -Werror)
+endif()
+if(QL_NATIVE)
+    target_compile_options(ql_options INTERFACE -march=native)
+endif()
+if(QL_SANITIZE)
+    target_compile_options(ql_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+    target_link_options(ql_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+add_library(ql_qt_options INTERFACE)
+target_link_libraries(ql_qt_options INTERFACE ql_options)
+target_compile_definitions(ql_qt_options INTERFACE
+    QT_NO_CAST_FROM_ASCII QT_NO_CAST_TO_ASCII QT_NO_FOREACH QT_USE_QSTRINGBUILDER)

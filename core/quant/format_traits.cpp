@@ -1,0 +1,105 @@
+#include "core/quant/format_traits.h"
+
+#include "core/quant/int_quant.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+namespace ql {
+
+// Each format family appends its rows here. A family's file declares its append function in its
+// own header; this is the only list of them.
+namespace {
+
+std::vector<FormatTraits> buildTable()
+{
+    std::vector<FormatTraits> t;
+    appendIntegerFormats(t);
+    std::sort(t.begin(), t.end(), [](const FormatTraits& a, const FormatTraits& b) { return a.format < b.format; });
+    return t;
+}
+
+const std::vector<FormatTraits>& table()
+{
+    static const std::vector<FormatTraits> kTable = buildTable();
+    return kTable;
+}
+
+} // namespace
+
+const char* familyName(FormatFamily f)
+{
+    switch (f) {
+    case FormatFamily::Integer: return "integer";
+    case FormatFamily::Float: return "float";
+    case FormatFamily::NormalFloat: return "normal-float";
+    case FormatFamily::Codebook: return "codebook";
+    case FormatFamily::Extreme: return "extreme";
+    case FormatFamily::GgufBlock: return "gguf-block";
+    case FormatFamily::None: return "none";
+    }
+    return "none";
+}
+
+const FormatTraits* findFormatTraits(Format f)
+{
+    for (const auto& row : table())
+        if (row.format == f)
+            return &row;
+    return nullptr;
+}
+
+const FormatTraits& formatTraits(Format f)
+{
+    const FormatTraits* row = findFormatTraits(f);
+    QL_ASSERT(row != nullptr);
+    if (!row)
+        return *findFormatTraits(Format::F32);
+    return *row;
+}
+
+std::span<const FormatTraits> allFormats()
+{
+    return table();
+}
+
+std::optional<Format> formatFromName(std::string_view name)
+{
+    auto lower = [](std::string_view s) {
+        std::string o(s);
+        std::transform(o.begin(), o.end(), o.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        return o;
+    };
+    const std::string want = lower(name);
+    for (const auto& row : table())
+        if (lower(row.name) == want)
+            return row.format;
+    return std::nullopt;
+}
+
+const FormatTraits* formatFromGgufType(int ggufType)
+{
+    if (ggufType < 0)
+        return nullptr;
+    for (const auto& row : table())
+        if (row.ggufType == ggufType)
+            return &row;
+    return nullptr;
+}
+
+QuantSpec defaultSpec(Format f)
+{
+    const FormatTraits& t = formatTraits(f);
+    QuantSpec s;
+    s.format = f;
+    s.bits = t.defaultBits;
+    if (t.blockSize > 0) {
+        s.granularity = Granularity{GranularityKind::Group, -1, t.blockSize};
+    } else if (t.allows(GranularityKind::Channel)) {
+        s.granularity = Granularity{GranularityKind::Channel, 0, 128};
+    }
+    return s;
+}
+
+} // namespace ql

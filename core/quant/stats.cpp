@@ -1,0 +1,307 @@
+#include "core/quant/stats.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+
+namespace ql {
+
+namespace {
+
+// Fixed work unit for reductions: partials are formed per chunk and combined in chunk order, so
+// the result never depends on how many threads ran the chunks.
+constexpr std::int64_t kChunk = 1 << 16;
+
+inline bool isFiniteF(float v)
+{
+    return std::fabs(v) <= FLT_MAX;
+}
+
+} // namespace
+
+std::int64_t Histogram::total() const
+{
+    std::int64_t t = below + above;
+    for (auto c : counts)
+        t += c;
+    return t;
+}
+
+void Metrics::merge(const Metrics& o)
+{
+    elements += o.elements;
+    finite += o.finite;
+    nonfinite += o.nonfinite;
+    clipped += o.clipped;
+    sumX2 += o.sumX2;
+    sumErr2 += o.sumErr2;
+    sumXQ += o.sumXQ;
+    sumQ2 += o.sumQ2;
+    sumClipErr2 += o.sumClipErr2;
+    maxAbsError = std::max(maxAbsError, o.maxAbsError);
+}
+
+void Metrics::finalize()
+{
+    const double n = finite > 0 ? double(finite) : 1.0;
+    mse = sumErr2 / n;
+    rmse = std::sqrt(mse);
+    clipMse = sumClipErr2 / n;
+    roundMse = std::max(0.0, sumErr2 - sumClipErr2) / n;
+    clipFraction = finite > 0 ? double(clipped) / double(finite) : 0.0;
+    if (sumErr2 == 0.0)
+        sqnrDb = std::numeric_limits<double>::infinity();
+    else if (sumX2 == 0.0)
+        sqnrDb = -std::numeric_limits<double>::infinity();
+    else
+        sqnrDb = 10.0 * std::log10(sumX2 / sumErr2);
+    if (sumX2 == 0.0 && sumQ2 == 0.0)
+        cosine = 1.0;
+    else if (sumX2 == 0.0 || sumQ2 == 0.0)
+        cosine = 0.0;
+    else
+        cosine = sumXQ / std::sqrt(sumX2 * sumQ2);
+}
+
+namespace {
+
+// Accumulates x vs x̂ over n contiguous values; elements with x outside [lo, hi] count as clipped.
+void accumulate(const float* x, const float* q, std::int64_t n, float lo, float hi, bool useClip, Metrics& m)
+{
+    for (std::int64_t b = 0; b < n; b += 1024) {
+        const std::int64_t e = std::min(n, b + 1024);
+        float sx2 = 0, se2 = 0, sxq = 0, sq2 = 0, sc2 = 0, emax = 0;
+        int nonfin = 0, clip = 0;
+#pragma omp simd reduction(+ : sx2, se2, sxq, sq2, sc2, nonfin, clip) reduction(max : emax)
+        for (std::int64_t i = b; i < e; ++i) {
+            const float xv = x[i];
+            const bool fin = std::fabs(xv) <= FLT_MAX;
+            const float xs = fin ? xv : 0.0f;
+            const float qs = fin ? q[i] : 0.0f;
+            const float err = xs - qs;
+            const bool c = useClip && fin && (xv < lo || xv > hi);
+            sx2 += xs * xs;
+            se2 += err * err;
+            sxq += xs * qs;
+            sq2 += qs * qs;
+            sc2 += c ? err * err : 0.0f;
+            emax = std::max(emax, std::fabs(err));
+            nonfin += fin ? 0 : 1;
+            clip += c ? 1 : 0;
+        }
+        m.sumX2 += sx2;
+        m.sumErr2 += se2;
+        m.sumXQ += sxq;
+        m.sumQ2 += sq2;
+        m.sumClipErr2 += sc2;
+        m.maxAbsError = std::max<double>(m.maxAbsError, emax);
+        m.nonfinite += nonfin;
+        m.clipped += clip;
+        m.elements += e - b;
+    }
+}
+
+} // namespace
+
+Metrics computeMetrics(const TensorView& x, const float* xhat, const SegmentLayout& layout,
+                       const std::vector<ClipRange>& ranges, TaskContext& ctx)
+{
+    const std::int64_t n = x.numel();
+    Metrics total;
+    const bool useClip = !ranges.empty();
+    // Work items: (segment, run) pairs, grouped into chunks of about kChunk elements.
+    const std::int64_t runsTotal = layout.segments * layout.nRuns;
+    const std::int64_t runLen = std::max<std::int64_t>(layout.runLength, 1);
+    if (layout.runLength >= kChunk || runsTotal == 1) {
+        // Few long runs: split each run into fixed chunks.
+        const std::int64_t chunksPerRun = (layout.runLength + kChunk - 1) / kChunk;
+        const std::int64_t nChunks = runsTotal * chunksPerRun;
+        std::vector<Metrics> parts(static_cast<std::size_t>(nChunks));
+        ProgressTracker progress(ctx, n);
+#pragma omp parallel for schedule(dynamic, 4)
+        for (std::int64_t c = 0; c < nChunks; ++c) {
+            if (progress.stopRequested())
+                continue;
+            const std::int64_t run = c / chunksPerRun, piece = c % chunksPerRun;
+            const std::int64_t s = run / layout.nRuns, r = run % layout.nRuns;
+            const std::int64_t off = layout.runBase(s) + r * layout.runStride + piece * kChunk;
+            const std::int64_t len = std::min(kChunk, layout.runLength - piece * kChunk);
+            const ClipRange cr = useClip ? ranges[s] : ClipRange{};
+            accumulate(x.data + off, xhat + off, len, cr.lo, cr.hi, useClip, parts[c]);
+            progress.advance(len);
+        }
+        for (const auto& p : parts)
+            total.merge(p);
+    } else {
+        const std::int64_t runsPerChunk = std::max<std::int64_t>(1, kChunk / runLen);
+        const std::int64_t nChunks = (runsTotal + runsPerChunk - 1) / runsPerChunk;
+        std::vector<Metrics> parts(static_cast<std::size_t>(nChunks));
+        ProgressTracker progress(ctx, n);
+#pragma omp parallel for schedule(dynamic, 4)
+        for (std::int64_t c = 0; c < nChunks; ++c) {
+            if (progress.stopRequested())
+                continue;
+            const std::int64_t r0 = c * runsPerChunk, r1 = std::min(runsTotal, r0 + runsPerChunk);
+            for (std::int64_t run = r0; run < r1; ++run) {
+                const std::int64_t s = run / layout.nRuns, r = run % layout.nRuns;
+                const std::int64_t off = layout.runBase(s) + r * layout.runStride;
+                const ClipRange cr = useClip ? ranges[s] : ClipRange{};
+                accumulate(x.data + off, xhat + off, layout.runLength, cr.lo, cr.hi, useClip, parts[c]);
+            }
+            progress.advance((r1 - r0) * layout.runLength);
+        }
+        for (const auto& p : parts)
+            total.merge(p);
+    }
+    total.elements = n;
+    total.finite = n - total.nonfinite;
+    total.finalize();
+    return total;
+}
+
+FiniteRange finiteRange(const float* x, std::int64_t n)
+{
+    const std::int64_t nChunks = (n + kChunk - 1) / kChunk;
+    std::vector<FiniteRange> parts(static_cast<std::size_t>(nChunks));
+#pragma omp parallel for schedule(static) if (nChunks > 4 && !omp_in_parallel())
+    for (std::int64_t c = 0; c < nChunks; ++c) {
+        const std::int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+        float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+        int nonfin = 0;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : nonfin)
+        for (std::int64_t i = b; i < e; ++i) {
+            const float v = x[i];
+            const bool fin = std::fabs(v) <= FLT_MAX;
+            lo = std::min(lo, fin ? v : std::numeric_limits<float>::infinity());
+            hi = std::max(hi, fin ? v : -std::numeric_limits<float>::infinity());
+            nonfin += fin ? 0 : 1;
+        }
+        parts[c] = FiniteRange{lo, hi, (e - b) - nonfin, nonfin};
+    }
+    FiniteRange r{std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(), 0, 0};
+    for (const auto& p : parts) {
+        r.lo = std::min(r.lo, p.lo);
+        r.hi = std::max(r.hi, p.hi);
+        r.finite += p.finite;
+        r.nonfinite += p.nonfinite;
+    }
+    if (r.finite == 0)
+        r.lo = r.hi = 0.0f;
+    return r;
+}
+
+namespace {
+
+// Bins values (or x − x̂ when q is given) into h. Four sub-histograms per chunk break the
+// store-to-load dependency on repeated bins.
+Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins, double lo, double hi)
+{
+    Histogram h;
+    bins = std::max(bins, 1);
+    h.lo = lo;
+    h.hi = hi;
+    h.counts.assign(bins, 0);
+    const std::int64_t nChunks = (n + kChunk - 1) / kChunk;
+    const int nThreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    // Per-thread integer counts: integer addition is associative, so the result is exact and
+    // independent of the thread count.
+    std::vector<std::int64_t> counts(static_cast<std::size_t>(nThreads) * (bins + 3), 0);
+    const float flo = static_cast<float>(lo);
+    const float fhi = static_cast<float>(hi);
+    const float inv = static_cast<float>(double(bins) / (hi - lo));
+    const float fmaxBin = static_cast<float>(bins - 1);
+#pragma omp parallel num_threads(nThreads)
+    {
+        std::int64_t* mine = counts.data() + std::size_t(omp_get_thread_num()) * (bins + 3);
+        std::vector<std::uint32_t> sub(4 * std::size_t(bins + 3));
+        std::vector<std::int32_t> idx(kChunk);
+#pragma omp for schedule(static)
+        for (std::int64_t c = 0; c < nChunks; ++c) {
+            const std::int64_t b = c * kChunk, e = std::min(n, b + kChunk), len = e - b;
+            // Pass 1 (vectorised): bin index, with bins = below, bins+1 = above, bins+2 = non-finite.
+#pragma omp simd
+            for (std::int64_t i = 0; i < len; ++i) {
+                const float xv = x[b + i];
+                const float v = q ? xv - q[b + i] : xv;
+                const bool fin = std::fabs(v) <= FLT_MAX;
+                const float t = (v - flo) * inv;
+                int k = static_cast<int>(std::clamp(t, 0.0f, fmaxBin));  // truncation = floor for t ≥ 0
+                k = v < flo ? bins : k;
+                k = v > fhi ? bins + 1 : k;
+                idx[i] = fin ? k : bins + 2;
+            }
+            // Pass 2 (scalar scatter into 4 interleaved sub-histograms).
+            std::int64_t i = 0;
+            for (; i + 4 <= len; i += 4) {
+                ++sub[4 * std::size_t(idx[i])];
+                ++sub[4 * std::size_t(idx[i + 1]) + 1];
+                ++sub[4 * std::size_t(idx[i + 2]) + 2];
+                ++sub[4 * std::size_t(idx[i + 3]) + 3];
+            }
+            for (; i < len; ++i)
+                ++sub[4 * std::size_t(idx[i])];
+            for (int k = 0; k < bins + 3; ++k) {
+                mine[k] += std::int64_t(sub[4 * k]) + sub[4 * k + 1] + sub[4 * k + 2] + sub[4 * k + 3];
+                sub[4 * k] = sub[4 * k + 1] = sub[4 * k + 2] = sub[4 * k + 3] = 0;
+            }
+        }
+    }
+    for (int t = 0; t < nThreads; ++t) {
+        const std::int64_t* c = counts.data() + std::size_t(t) * (bins + 3);
+        for (int k = 0; k < bins; ++k)
+            h.counts[k] += c[k];
+        h.below += c[bins];
+        h.above += c[bins + 1];
+        h.nonfinite += c[bins + 2];
+    }
+    return h;
+}
+
+} // namespace
+
+Histogram computeHistogram(const float* x, std::int64_t n, int bins, std::optional<std::pair<double, double>> range)
+{
+    double lo, hi;
+    if (range) {
+        lo = range->first;
+        hi = range->second;
+    } else {
+        const FiniteRange fr = finiteRange(x, n);
+        lo = fr.lo;
+        hi = fr.hi;
+    }
+    if (!(hi > lo)) {
+        lo -= 0.5;
+        hi += 0.5;
+    }
+    return histogramImpl(x, nullptr, n, bins, lo, hi);
+}
+
+Histogram computeErrorHistogram(const float* x, const float* xhat, std::int64_t n, int bins,
+                                std::optional<std::pair<double, double>> range)
+{
+    double lo, hi;
+    if (range) {
+        lo = range->first;
+        hi = range->second;
+    } else {
+        float emax = 0.0f;
+#pragma omp parallel for simd reduction(max : emax) if (n > 4 * kChunk && !omp_in_parallel())
+        for (std::int64_t i = 0; i < n; ++i) {
+            const float e = std::fabs(x[i] - xhat[i]);
+            emax = std::max(emax, e <= FLT_MAX ? e : 0.0f);
+        }
+        lo = -double(emax);
+        hi = double(emax);
+    }
+    if (!(hi > lo)) {
+        lo -= 0.5;
+        hi += 0.5;
+    }
+    return histogramImpl(x, xhat, n, bins, lo, hi);
+}
+
+} // namespace ql
