@@ -402,7 +402,7 @@ void appendIntegerFormats(std::vector<FormatTraits>& table)
     table.push_back(FormatTraits{Format::F32, "f32", "F32 (keep)", FormatFamily::None, 32, 32, 32, 0,
                                  granularityBit(GranularityKind::Tensor) | granularityBit(GranularityKind::Channel) |
                                      granularityBit(GranularityKind::Group),
-                                 0, 0, 0, "kept as float32, not quantized", "32", nullptr, &f32BitsPerWeight,
+                                 0, 0, 0 /* GGML_TYPE_F32 */, "kept as float32, not quantized", "32", nullptr, &f32BitsPerWeight,
                                  &quantizeF32, nullptr, nullptr});
 }
 
