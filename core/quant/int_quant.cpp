@@ -129,6 +129,55 @@ IntGrid gridOf(const QuantSpec& spec)
     return IntGrid{spec.bits, spec.scheme, spec.rounding};
 }
 
+// Shared KL clipping ratio for all segments (range.h): pools |x| / amax_segment into one
+// histogram, then clips every segment's [min, max] by the same ratio. `ranges` holds each
+// segment's finite [min, max] on entry and the clip range on return.
+void applyPooledKl(const TensorView& x, const SegmentLayout& L, const IntGrid& grid, std::vector<ClipRange>& ranges,
+                   std::vector<float>& scales)
+{
+    const std::int64_t S = L.segments, segN = L.segmentSize;
+    const int nThreads = omp_get_max_threads();
+    std::vector<std::vector<std::int64_t>> counts(nThreads);
+    std::int64_t samples = 0;
+#pragma omp parallel reduction(+ : samples)
+    {
+        std::vector<std::int64_t>& mine = counts[omp_get_thread_num()];
+        std::vector<float> buf(L.contiguous() ? 0 : segN);
+#pragma omp for schedule(dynamic, 16)
+        for (std::int64_t s = 0; s < S; ++s) {
+            const float* seg = x.data + L.runBase(s);
+            if (!L.contiguous()) {
+                L.gather(x.data, s, buf.data());
+                seg = buf.data();
+            }
+            const float amax = std::max(std::fabs(ranges[s].lo), std::fabs(ranges[s].hi));
+            accumulateKlHistogram(seg, segN, amax, mine);
+        }
+    }
+    std::vector<std::int64_t> total;
+    for (auto& c : counts) {
+        if (c.empty())
+            continue;
+        if (total.empty())
+            total.assign(c.size(), 0);
+        for (std::size_t k = 0; k < c.size(); ++k)
+            total[k] += c[k];
+    }
+    for (auto v : total)
+        samples += v;
+    const float f = float(klRatioFromHistogram(total, grid.bits, samples));
+    for (std::int64_t s = 0; s < S; ++s) {
+        ClipRange& cr = ranges[s];
+        if (grid.scheme == Scheme::Asymmetric) {
+            cr = ClipRange{f * cr.lo, f * cr.hi};
+        } else {
+            const float a = f * std::max(std::fabs(cr.lo), std::fabs(cr.hi));
+            cr = ClipRange{-a, a};
+        }
+        scales[s] = intParams(cr.lo, cr.hi, grid).scale;
+    }
+}
+
 Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt,
                                     TaskContext& ctx)
 {
@@ -160,14 +209,12 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
     const std::int64_t nChunks = smallSegments ? (S + segsPerChunk - 1) / segsPerChunk : S * piecesPerSeg;
     std::vector<Metrics> parts(static_cast<std::size_t>(nChunks));
     std::vector<std::uint8_t> segHasNonFinite(S, 0);
-    const bool fused = smallSegments && spec.scaleStorage != ScaleStorage::Int8;
+    // KL over several segments pools one histogram for a shared clipping ratio (range.h), so the
+    // ranges need a pass over every segment before any is quantized.
+    const bool pooledKl = spec.range.kind == RangeKind::Kl && S > 1;
+    const bool fused = smallSegments && spec.scaleStorage != ScaleStorage::Int8 && !pooledKl;
 
     ProgressTracker progress(ctx, fused ? n : 2 * n);
-
-    auto paramsOf = [&](std::int64_t s) {
-        IntParams p = intParams(r.ranges[s].lo, r.ranges[s].hi, grid, r.scales[s] > 0 && !fused ? r.scales[s] : 0.0f);
-        return p;
-    };
 
     // Phase A (two-phase path only): ranges and scales of every segment.
     if (!fused) {
@@ -186,11 +233,17 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
                     }
                     const FiniteRange fr = finiteRange(seg, segN);
                     segHasNonFinite[s] = fr.nonfinite > 0;
-                    r.ranges[s] = chooseRange(seg, segN, fr, spec.range, grid, work.data());
-                    r.scales[s] = intParams(r.ranges[s].lo, r.ranges[s].hi, grid).scale;
+                    if (pooledKl) {
+                        r.ranges[s] = ClipRange{fr.lo, fr.hi};
+                    } else {
+                        r.ranges[s] = chooseRange(seg, segN, fr, spec.range, grid, work.data());
+                        r.scales[s] = intParams(r.ranges[s].lo, r.ranges[s].hi, grid).scale;
+                    }
                     progress.advance(segN);
                 }
             }
+            if (pooledKl && !progress.stopRequested())
+                applyPooledKl(x, L, grid, r.ranges, r.scales);
         } else {
             std::vector<float> work(spec.range.kind == RangeKind::Percentile || spec.range.kind == RangeKind::Mse ||
                                             spec.range.kind == RangeKind::Kl
@@ -202,10 +255,16 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
                 segHasNonFinite[s] = fr.nonfinite > 0;
                 if (spec.range.kind != RangeKind::MinMax && fr.nonfinite > 0 && work.empty())
                     work.resize(segN);
-                r.ranges[s] = chooseRange(seg, segN, fr, spec.range, grid, work.data());
-                r.scales[s] = intParams(r.ranges[s].lo, r.ranges[s].hi, grid).scale;
+                if (pooledKl) {
+                    r.ranges[s] = ClipRange{fr.lo, fr.hi};
+                } else {
+                    r.ranges[s] = chooseRange(seg, segN, fr, spec.range, grid, work.data());
+                    r.scales[s] = intParams(r.ranges[s].lo, r.ranges[s].hi, grid).scale;
+                }
                 progress.advance(segN);
             }
+            if (pooledKl && !progress.stopRequested())
+                applyPooledKl(x, L, grid, r.ranges, r.scales);
         }
         if (progress.stopRequested())
             return makeError(ErrorCode::Cancelled, "cancelled");
@@ -278,7 +337,6 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
     if (progress.stopRequested())
         return makeError(ErrorCode::Cancelled, "cancelled");
     progress.finish();
-    (void)paramsOf;
 
     Metrics total;
     for (const auto& part : parts)

@@ -8,6 +8,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -124,85 +125,161 @@ ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid)
     return {float(bestF * lo), float(bestF * hi)};
 }
 
-ClipRange klClipRange(const float* x, std::int64_t n, const IntGrid& grid)
+namespace {
+
+// Integer counts of a histogram of f(x) over [lo, hi) with `bins` bins (values ≥ hi go to the
+// last bin). Parallel for big inputs; integer counts make it independent of the thread count.
+template <typename Map>
+std::vector<std::int64_t> countBins(const float* x, std::int64_t n, int bins, float lo, float hi, Map f)
 {
-    constexpr int kBins = 2048;
-    if (n == 0)
-        return {};
     const bool par = n > (1 << 20) && !omp_in_parallel();
-    float amax = 0.0f;
-#pragma omp parallel for simd reduction(max : amax) if (par)
-    for (std::int64_t i = 0; i < n; ++i)
-        amax = std::max(amax, std::fabs(x[i]));
-    if (amax == 0.0f)
-        return {0.0f, 0.0f};
-    const std::int64_t levels = std::int64_t(1) << (grid.bits - 1);
-    if (levels >= kBins)
-        return {-amax, amax};  // the grid is finer than the histogram: nothing to gain by clipping
-
-    // |x| histogram on [0, amax]; integer counts, so the result is independent of the thread count.
-    std::vector<std::int64_t> counts(kBins, 0);
-    {
-        const float inv = float(kBins) / amax;
-        const int nThreads = par ? omp_get_max_threads() : 1;
-        std::vector<std::int64_t> local(std::size_t(nThreads) * kBins, 0);
+    const int nThreads = par ? omp_get_max_threads() : 1;
+    const float inv = float(bins) / (hi - lo);
+    std::vector<std::int64_t> local(std::size_t(nThreads) * bins, 0);
 #pragma omp parallel num_threads(nThreads)
-        {
-            std::int64_t* mine = local.data() + std::size_t(omp_get_thread_num()) * kBins;
+    {
+        std::int64_t* mine = local.data() + std::size_t(omp_get_thread_num()) * bins;
 #pragma omp for schedule(static)
-            for (std::int64_t i = 0; i < n; ++i)
-                ++mine[std::min(kBins - 1, static_cast<int>(std::fabs(x[i]) * inv))];
-        }
-        for (int t = 0; t < nThreads; ++t)
-            for (int k = 0; k < kBins; ++k)
-                counts[k] += local[std::size_t(t) * kBins + k];
+        for (std::int64_t i = 0; i < n; ++i)
+            ++mine[std::clamp(static_cast<int>((f(x[i]) - lo) * inv), 0, bins - 1)];
     }
-    // Prefix sums: H = Σh, HL = Σ h·log h, NZ = number of non-empty bins.
-    std::vector<double> H(kBins + 1, 0.0), HL(kBins + 1, 0.0), NZ(kBins + 1, 0.0);
-    for (int k = 0; k < kBins; ++k) {
-        const double h = double(counts[k]);
-        H[k + 1] = H[k] + h;
-        HL[k + 1] = HL[k] + (h > 0 ? h * std::log(h) : 0.0);
-        NZ[k + 1] = NZ[k] + (h > 0 ? 1.0 : 0.0);
-    }
-    const double P = H[kBins];
-    const double logP = std::log(P);
-    const std::int64_t L = levels;
-    const std::int64_t stride = std::max<std::int64_t>(1, (kBins * L + 16 * n - 1) / (16 * n));
-    constexpr double kEps = 1e-12;  // q of a chunk with no in-range mass (only tail): heavy penalty
+    std::vector<std::int64_t> counts(bins, 0);
+    for (int t = 0; t < nThreads; ++t)
+        for (int k = 0; k < bins; ++k)
+            counts[k] += local[std::size_t(t) * bins + k];
+    return counts;
+}
 
-    double best = std::numeric_limits<double>::infinity();
-    std::int64_t bestI = kBins;
-    for (std::int64_t i = L;; i = std::min<std::int64_t>(i + stride, kBins)) {
-        const double tail = P - H[i];
-        const double hLast = double(counts[i - 1]);
-        const double pLast = hLast + tail;
-        const double sumPlogP = HL[i - 1] + (pLast > 0 ? pLast * std::log(pLast) : 0.0);
-        const std::int64_t m = i / L;
-        const double Qtot = H[i];
+// TensorRT-style divergence of candidate bin interval [a, b) of `counts` quantized to C chunks:
+// P = counts[a, b) with the mass left of a folded into bin a and right of b into bin b−1;
+// Q = counts[a, b) merged into C equal chunks (the last takes the remainder) and spread evenly
+// over the bins where P is non-zero. Returns KL(P‖Q) of the normalised distributions, in O(C)
+// using prefix sums H (counts), HL (c·log c) and NZ (non-empty bins).
+struct KlPrefix {
+    std::vector<double> H, HL, NZ;
+    const std::vector<std::int64_t>* counts;
+
+    explicit KlPrefix(const std::vector<std::int64_t>& c) : counts(&c)
+    {
+        const std::size_t B = c.size();
+        H.assign(B + 1, 0.0);
+        HL.assign(B + 1, 0.0);
+        NZ.assign(B + 1, 0.0);
+        for (std::size_t k = 0; k < B; ++k) {
+            const double h = double(c[k]);
+            H[k + 1] = H[k] + h;
+            HL[k + 1] = HL[k] + (h > 0 ? h * std::log(h) : 0.0);
+            NZ[k + 1] = NZ[k] + (h > 0 ? 1.0 : 0.0);
+        }
+    }
+
+    double divergence(std::int64_t a, std::int64_t b, std::int64_t C) const
+    {
+        constexpr double kEps = 1e-12;  // q of a chunk with P mass but no in-range mass
+        const double P = H.back();
+        const double left = H[a], right = P - H[b];
+        const double hFirst = double((*counts)[a]), hLast = double((*counts)[b - 1]);
+        // P bins, with outliers folded into the end bins (a == b−1 folds both into one bin).
+        double sumPlogP;
+        if (b - a == 1) {
+            const double p = hFirst + left + right;
+            sumPlogP = p > 0 ? p * std::log(p) : 0.0;
+        } else {
+            const double pF = hFirst + left, pL = hLast + right;
+            sumPlogP = (HL[b - 1] - HL[a + 1]) + (pF > 0 ? pF * std::log(pF) : 0.0) + (pL > 0 ? pL * std::log(pL) : 0.0);
+        }
+        const double Qtot = H[b] - H[a];
+        const std::int64_t m = (b - a) / C;
         double cross = 0.0;
-        for (std::int64_t j = 0; j < L; ++j) {
-            const std::int64_t a = j * m, b = (j == L - 1) ? i : a + m;
-            const double Qj = H[b] - H[a];
-            const double Pj = Qj + (j == L - 1 ? tail : 0.0);
+        for (std::int64_t j = 0; j < C; ++j) {
+            const std::int64_t s = a + j * m, e = (j == C - 1) ? b : s + m;
+            const double Qj = H[e] - H[s];
+            double Pj = Qj;
+            double nz = NZ[e] - NZ[s];
+            if (s == a) {
+                Pj += left;
+                if (hFirst == 0.0 && left > 0.0)
+                    nz += 1.0;
+            }
+            if (e == b) {
+                Pj += right;
+                if (hLast == 0.0 && right > 0.0 && !(s == a && b - a == 1))
+                    nz += 1.0;
+            }
             if (Pj <= 0.0)
                 continue;
-            double nz = NZ[b] - NZ[a];
-            if (j == L - 1 && hLast == 0.0 && pLast > 0.0)
-                nz += 1.0;  // the last kept bin is non-empty in P because of the folded tail
-            const double qj = Qj > 0.0 ? Qj / (nz * Qtot) : kEps;
+            const double qj = (Qj > 0.0 && Qtot > 0.0) ? Qj / (nz * Qtot) : kEps;
             cross += Pj * std::log(qj);
         }
-        const double kl = sumPlogP / P - logP - cross / P;
-        if (kl < best) {
-            best = kl;
-            bestI = i;
-        }
-        if (i == kBins)
+        return sumPlogP / P - std::log(P) - cross / P;
+    }
+};
+
+constexpr int kKlBins = 2048;
+
+std::int64_t klStride(std::int64_t C, std::int64_t n)
+{
+    return std::max<std::int64_t>(1, (kKlBins * C + 16 * n - 1) / (16 * n));
+}
+
+} // namespace
+
+void accumulateKlHistogram(const float* x, std::int64_t n, float amax, std::vector<std::int64_t>& counts)
+{
+    counts.resize(kKlBins, 0);
+    if (!(amax > 0.0f))
+        return;
+    const float inv = float(kKlBins) / amax;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float a = std::fabs(x[i]);
+        if (a <= FLT_MAX)
+            ++counts[std::min(kKlBins - 1, static_cast<int>(a * inv))];
+    }
+}
+
+double klRatioFromHistogram(const std::vector<std::int64_t>& counts, int bits, std::int64_t samples)
+{
+    const std::int64_t L = std::int64_t(1) << (bits - 1);
+    std::int64_t total = 0;
+    for (auto c : counts)
+        total += c;
+    if (L >= kKlBins || total == 0 || static_cast<int>(counts.size()) != kKlBins)
+        return 1.0;  // the grid is finer than the histogram: nothing to gain by clipping
+    const KlPrefix pre(counts);
+    const std::int64_t stride = klStride(L, std::max<std::int64_t>(samples, 1));
+    double best = std::numeric_limits<double>::infinity();
+    std::int64_t bestI = kKlBins;
+    for (std::int64_t i = L;; i = std::min<std::int64_t>(i + stride, kKlBins)) {
+        const double kl = pre.divergence(0, i, L);
+        if (kl < best)
+            best = kl, bestI = i;
+        if (i == kKlBins)
             break;
     }
-    const float t = float(double(amax) * double(bestI) / kBins);
-    return {-t, t};
+    return double(bestI) / kKlBins;
+}
+
+ClipRange klClipRange(const float* x, std::int64_t n, const IntGrid& grid)
+{
+    if (n == 0)
+        return {};
+    const FiniteRange fr = finiteRange(x, n);
+    const float amax = std::max(std::fabs(fr.lo), std::fabs(fr.hi));
+    if (amax == 0.0f)
+        return {0.0f, 0.0f};
+    std::vector<std::int64_t> counts;
+    if (n > (1 << 20) && !omp_in_parallel()) {
+        // Non-finite values map to −1, which lands in bin 0: take them back out.
+        counts = countBins(x, n, kKlBins, 0.0f, amax,
+                           [](float v) { return std::fabs(v) <= FLT_MAX ? std::fabs(v) : -1.0f; });
+        counts[0] -= fr.nonfinite;
+    } else {
+        accumulateKlHistogram(x, n, amax, counts);
+    }
+    const float f = float(klRatioFromHistogram(counts, grid.bits, fr.finite));
+    if (grid.scheme != Scheme::Asymmetric)
+        return {-f * amax, f * amax};
+    return {f * fr.lo, f * fr.hi};
 }
 
 ClipRange chooseRange(const float* x, std::int64_t n, const RangeMethod& method, const IntGrid& grid, float* work)
@@ -248,10 +325,7 @@ ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, con
             m = copyFinite(x, n, work);
             v = work;
         }
-        const ClipRange t = klClipRange(v, m, grid);
-        if (sym)
-            return t;
-        return {std::max(fr.lo, t.lo), std::min(fr.hi, t.hi)};
+        return klClipRange(v, m, grid);
     }
     }
     return {fr.lo, fr.hi};

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace ql {
 
@@ -24,8 +25,7 @@ struct IntGrid {
 /// - MinMax: [min, max].
 /// - Percentile p: two-sided [q((100−p)/100), q(p/100)] (linear interpolation between order
 ///   statistics, as numpy's default); symmetric schemes use q(p/100) of |x| and return [−t, t].
-/// - Mse: see mseClipSearch; KL: see klClipThreshold. Both return [−t, t] for symmetric schemes;
-///   for asymmetric ones see their docs.
+/// - Mse: see mseClipSearch; KL: see klRatioFromHistogram.
 /// `work` is scratch of at least n floats (percentile sorts a copy). Deterministic, single-threaded
 /// (callers parallelise over segments).
 ClipRange chooseRange(const float* x, std::int64_t n, const RangeMethod& method, const IntGrid& grid, float* work);
@@ -43,15 +43,21 @@ double intClipError(const float* x, std::int64_t n, float lo, float hi, const In
 /// Segments over 2^17 elements are searched on a deterministic stride subsample of 2^17 values.
 ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid);
 
-/// KL-entropy threshold (TensorRT's calibration): a 2048-bin histogram of |x| over [0, amax];
-/// for each candidate threshold bin i ≥ L (L = 2^(bits−1) levels) the reference distribution P is
-/// bins [0, i) with the tail folded into bin i−1, Q is P merged into L equal chunks and expanded
-/// back over the bins where P is non-zero (the last chunk also takes the remainder bins); the i
-/// minimising KL(P‖Q) wins and t = i·binWidth (the upper edge of the last kept bin).
-/// Each candidate costs O(L) (prefix sums over the histogram). Candidate stride:
-/// s = max(1, ⌈2048·L / (16·n)⌉) bins, so the search never costs more than ~16 operations per
-/// element: s = 1 for a whole tensor, 4 for an 8-bit 4096-element channel, 1 at 4 bits.
-/// Returns [−t, t] (asymmetric callers intersect it with [min, max]).
+/// KL-entropy clipping (TensorRT's calibration search), as a clipping ratio f ∈ (0, 1] of the
+/// min-max range: the clip range is [f·min, f·max] for asymmetric grids and ±f·amax for symmetric
+/// ones. The search runs on a 2048-bin histogram of |x| / amax over [0, 1]: for each candidate
+/// bin count i ≥ L (L = 2^(bits−1) magnitude levels) the reference distribution P is bins [0, i)
+/// with the tail folded into bin i−1; Q is bins [0, i) merged into L equal chunks (the last takes
+/// the remainder) spread evenly over the bins where P is non-zero; the i minimising KL(P‖Q) wins
+/// and f = i / 2048. Each candidate costs O(L) via prefix sums. Candidate stride
+/// s = max(1, ⌈2048·L / (16·samples)⌉) bins bounds the search at ~16 operations per sample.
+/// For per-channel and per-group specs the histogram pools |x| / amax_segment over all segments
+/// and one shared ratio is applied to every segment: a segment of a few thousand values cannot
+/// fill 2048 bins, and a KL search on a sparse histogram picks meaningless thresholds.
+double klRatioFromHistogram(const std::vector<std::int64_t>& counts, int bits, std::int64_t samples);
+/// Adds the finite values of x[0..n) to a 2048-bin histogram of |x| / amax (counts is resized).
+void accumulateKlHistogram(const float* x, std::int64_t n, float amax, std::vector<std::int64_t>& counts);
+/// KL clip range of one segment (see klRatioFromHistogram); parallel for large n.
 ClipRange klClipRange(const float* x, std::int64_t n, const IntGrid& grid);
 
 } // namespace ql
