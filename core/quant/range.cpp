@@ -104,22 +104,24 @@ ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid)
     if (lo == hi)
         return {lo, hi};
     auto errAt = [&](double f) { return intClipError(s, m, float(f * lo), float(f * hi), grid); };
+    // Coarse: f = 2^(−k/3), k = 0 … 23 (1 down to 0.005, log-spaced so a single huge outlier
+    // cannot hide the right threshold); fine: f_best · 2^(j/24), j = −7 … 7. Ties keep the larger f.
     double bestF = 1.0, bestErr = errAt(1.0);
-    for (int k = 19; k >= 1; --k) {  // f = 0.95 … 0.05, larger f wins ties
-        const double f = 0.05 * k;
+    for (int k = 1; k <= 23; ++k) {
+        const double f = std::exp2(-k / 3.0);
         const double e = errAt(f);
         if (e < bestErr)
             bestErr = e, bestF = f;
     }
     const double center = bestF;
-    for (int k = 9; k >= -9; --k) {
-        if (k == 0)
+    for (int j = 7; j >= -7; --j) {
+        if (j == 0)
             continue;
-        const double f = center + 0.005 * k;
-        if (f <= 0.0 || f > 1.0)
+        const double f = center * std::exp2(j / 24.0);
+        if (f > 1.0)
             continue;
         const double e = errAt(f);
-        if (e < bestErr)
+        if (e < bestErr || (e == bestErr && f > bestF))
             bestErr = e, bestF = f;
     }
     return {float(bestF * lo), float(bestF * hi)};

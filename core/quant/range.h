@@ -38,8 +38,9 @@ double intClipError(const float* x, std::int64_t n, float lo, float hi, const In
 
 /// MSE-optimal clip search. Candidates shrink the min-max range by a factor f:
 ///   symmetric: [−f·amax, f·amax]; asymmetric: [f·min, f·max] (min ≤ 0 ≤ max after widening).
-/// Grid: coarse f ∈ {0.05, 0.10, …, 1.00} (20 points), then fine f_best + k·0.005 for
-/// k = −9…9 (f clamped to (0, 1]); the f with the smallest exact squared error wins (ties: larger f).
+/// Grid: coarse f = 2^(−k/3) for k = 0 … 23 (1 down to 0.005, log-spaced so one huge outlier cannot
+/// hide the right threshold), then fine f_best · 2^(j/24) for j = −7 … 7 (f ≤ 1); the f with the
+/// smallest exact squared error wins (ties: larger f).
 /// Segments over 2^17 elements are searched on a deterministic stride subsample of 2^17 values.
 ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid);
 

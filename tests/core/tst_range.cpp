@@ -1,0 +1,122 @@
+// Range methods: hand-computed percentiles, MSE and KL searches, and their payoff on heavy tails.
+
+#include "core/base/random.h"
+#include "core/quant/quantize.h"
+#include "core/quant/range.h"
+
+#include <QtTest>
+
+#include <cmath>
+#include <vector>
+
+using namespace ql;
+
+class TestRange : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void minMax()
+    {
+        std::vector<float> x{1.5f, -2.0f, 0.25f, 7.0f}, work(4);
+        const ClipRange r = chooseRange(x.data(), 4, RangeMethod{RangeKind::MinMax}, IntGrid{}, work.data());
+        QCOMPARE(r.lo, -2.0f);
+        QCOMPARE(r.hi, 7.0f);
+    }
+
+    // numpy.percentile(x, p) with linear interpolation, worked by hand on 0..100.
+    void percentileTwoSidedAndAbs()
+    {
+        std::vector<float> x(101), work(101);
+        for (int i = 0; i <= 100; ++i)
+            x[i] = float((i * 37) % 101) - 50.0f;  // a permutation of −50 … 50
+        ClipRange r = chooseRange(x.data(), 101, RangeMethod{RangeKind::Percentile, 90.0}, IntGrid{}, work.data());
+        QCOMPARE(r.lo, -40.0f);  // 10th percentile of −50…50
+        QCOMPARE(r.hi, 40.0f);
+        r = chooseRange(x.data(), 101, RangeMethod{RangeKind::Percentile, 99.5}, IntGrid{}, work.data());
+        QVERIFY(std::fabs(r.hi - 49.5f) < 1e-5f);  // pos 99.5 → between 49 and 50
+        QVERIFY(std::fabs(r.lo + 49.5f) < 1e-5f);
+        // Symmetric: percentile of |x|; |x| has 0 once and 1…50 twice: q(0.9) at pos 90 → 45.
+        r = chooseRange(x.data(), 101, RangeMethod{RangeKind::Percentile, 90.0}, IntGrid{8, Scheme::Symmetric},
+                        work.data());
+        QCOMPARE(r.hi, 45.0f);
+        QCOMPARE(r.lo, -45.0f);
+        r = chooseRange(x.data(), 101, RangeMethod{RangeKind::Percentile, 100.0}, IntGrid{}, work.data());
+        QCOMPARE(r.lo, -50.0f);
+        QCOMPARE(r.hi, 50.0f);
+    }
+
+    // A few outliers: MSE clipping sacrifices them for resolution in the bulk; min-max cannot.
+    void mseClipsAnOutlier()
+    {
+        std::vector<float> x(4096), work(4096);
+        Rng rng(5);
+        for (auto& v : x)
+            v = float(rng.normal());
+        for (int i : {100, 900, 2000, 3000})
+            x[i] = 20.0f;
+        const IntGrid g{4, Scheme::Symmetric};
+        const ClipRange r = chooseRange(x.data(), 4096, RangeMethod{RangeKind::Mse}, g, work.data());
+        QVERIFY2(r.hi < 10.0f, qPrintable(QString::number(r.hi)));
+        QVERIFY(intClipError(x.data(), 4096, r.lo, r.hi, g) < intClipError(x.data(), 4096, -20.0f, 20.0f, g));
+        // The search grid: f = 2^(−k/3 + j/24), i.e. log2(f)·24 is an integer.
+        const double f = r.hi / 20.0;
+        QVERIFY(std::fabs(std::log2(f) * 24 - std::round(std::log2(f) * 24)) < 1e-3);
+        QVERIFY(r.hi > 2.0f);
+    }
+
+    // On uniform data at 8 bits nothing should be clipped by MSE or KL.
+    void uniformDataNotClipped()
+    {
+        const Tensor t = randomTensor({1, 1 << 16}, Distribution::Uniform, 3);
+        std::vector<float> work(t.data.size());
+        for (auto kind : {RangeKind::Mse, RangeKind::Kl}) {
+            const ClipRange r =
+                chooseRange(t.data.data(), t.numel(), RangeMethod{kind}, IntGrid{8, Scheme::Symmetric}, work.data());
+            QVERIFY2(r.hi > 0.97f, qPrintable(QString::number(r.hi)));
+        }
+    }
+
+    void klOnGaussianPerTensor()
+    {
+        // TensorRT's KL on N(0,1) at 8 bits clips near 4σ (well inside the ~5σ max of 1M samples).
+        const Tensor t = randomTensor({1024, 1024}, Distribution::Normal, 17);
+        std::vector<float> work;
+        const ClipRange r = chooseRange(t.data.data(), t.numel(), RangeMethod{RangeKind::Kl},
+                                        IntGrid{8, Scheme::Symmetric}, work.data());
+        QVERIFY2(r.hi > 2.5f && r.hi < 5.0f, qPrintable(QString::number(r.hi)));
+        QCOMPARE(r.lo, -r.hi);
+    }
+
+    // The acceptance case: Student-t (df = 3) 1024×1024 at 4 bits per channel.
+    void heavyTailsMseAndKlBeatMinMax_data()
+    {
+        QTest::addColumn<int>("scheme");
+        QTest::addRow("asymmetric") << int(Scheme::Asymmetric);
+        QTest::addRow("symmetric") << int(Scheme::Symmetric);
+    }
+    void heavyTailsMseAndKlBeatMinMax()
+    {
+        QFETCH(int, scheme);
+        const Tensor t = randomTensor({1024, 1024}, Distribution::StudentT3, 2024);
+        auto sqnr = [&](RangeKind kind) {
+            QuantSpec s;
+            s.bits = 4;
+            s.scheme = Scheme(scheme);
+            s.granularity = Granularity{GranularityKind::Channel, 0, 0};
+            s.range = RangeMethod{kind};
+            QuantOptions o;
+            o.keepCodes = o.keepDequant = false;
+            auto r = quantize(t.view(), s, o);
+            if (!r)
+                qFatal("%s", r.error().toString().c_str());
+            return r->metrics.sqnrDb;
+        };
+        const double mm = sqnr(RangeKind::MinMax), mse = sqnr(RangeKind::Mse), kl = sqnr(RangeKind::Kl);
+        qInfo("min-max %.3f dB, MSE %.3f dB, KL %.3f dB", mm, mse, kl);
+        QVERIFY(mse > mm + 0.5);
+        QVERIFY(kl > mm + 0.5);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestRange)
+#include "tst_range.moc"
