@@ -49,6 +49,9 @@ constexpr std::int64_t kMseSampleCap = std::int64_t(1) << 17;
 double intClipError(const float* x, std::int64_t n, float lo, float hi, const IntGrid& grid)
 {
     const IntParams p = intParams(lo, hi, grid);
+    // The search multiplies by 1/scale (a division per element would dominate its cost); the
+    // final quantization divides, as DESIGN.md's formula says. The two differ only at exact ties.
+    const float inv = 1.0f / p.scale;
     double total = 0.0;
     for (std::int64_t b = 0; b < n; b += 1024) {
         const std::int64_t e = std::min(n, b + 1024);
@@ -56,7 +59,7 @@ double intClipError(const float* x, std::int64_t n, float lo, float hi, const In
         if (grid.rounding == Rounding::HalfEven) {
 #pragma omp simd reduction(+ : acc)
             for (std::int64_t i = b; i < e; ++i) {
-                const float q = std::clamp(__builtin_roundevenf(x[i] / p.scale) + p.zeroPoint, p.qmin, p.qmax);
+                const float q = std::clamp(__builtin_roundevenf(x[i] * inv) + p.zeroPoint, p.qmin, p.qmax);
                 const float d = x[i] - p.scale * (q - p.zeroPoint);
                 acc += d * d;
             }
@@ -128,29 +131,6 @@ ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid)
 }
 
 namespace {
-
-// Integer counts of a histogram of f(x) over [lo, hi) with `bins` bins (values ≥ hi go to the
-// last bin). Parallel for big inputs; integer counts make it independent of the thread count.
-template <typename Map>
-std::vector<std::int64_t> countBins(const float* x, std::int64_t n, int bins, float lo, float hi, Map f)
-{
-    const bool par = n > (1 << 20) && !omp_in_parallel();
-    const int nThreads = par ? omp_get_max_threads() : 1;
-    const float inv = float(bins) / (hi - lo);
-    std::vector<std::int64_t> local(std::size_t(nThreads) * bins, 0);
-#pragma omp parallel num_threads(nThreads)
-    {
-        std::int64_t* mine = local.data() + std::size_t(omp_get_thread_num()) * bins;
-#pragma omp for schedule(static)
-        for (std::int64_t i = 0; i < n; ++i)
-            ++mine[std::clamp(static_cast<int>((f(x[i]) - lo) * inv), 0, bins - 1)];
-    }
-    std::vector<std::int64_t> counts(bins, 0);
-    for (int t = 0; t < nThreads; ++t)
-        for (int k = 0; k < bins; ++k)
-            counts[k] += local[std::size_t(t) * bins + k];
-    return counts;
-}
 
 // TensorRT-style divergence of candidate bin interval [a, b) of `counts` quantized to C chunks:
 // P = counts[a, b) with the mass left of a folded into bin a and right of b into bin b−1;
@@ -270,11 +250,8 @@ ClipRange klClipRange(const float* x, std::int64_t n, const IntGrid& grid)
     if (amax == 0.0f)
         return {0.0f, 0.0f};
     std::vector<std::int64_t> counts;
-    if (n > (1 << 20) && !omp_in_parallel()) {
-        // Non-finite values map to −1, which lands in bin 0: take them back out.
-        counts = countBins(x, n, kKlBins, 0.0f, amax,
-                           [](float v) { return std::fabs(v) <= FLT_MAX ? std::fabs(v) : -1.0f; });
-        counts[0] -= fr.nonfinite;
+    if (n > (1 << 16)) {
+        counts = computeAbsHistogram(x, n, kKlBins, amax).counts;
     } else {
         accumulateKlHistogram(x, n, amax, counts);
     }

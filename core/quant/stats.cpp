@@ -197,7 +197,8 @@ namespace {
 
 // Bins values (or x − x̂ when q is given) into h. Four sub-histograms per chunk break the
 // store-to-load dependency on repeated bins.
-Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins, double lo, double hi)
+Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins, double lo, double hi,
+                        bool absolute = false)
 {
     Histogram h;
     bins = std::max(bins, 1);
@@ -225,7 +226,8 @@ Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins
 #pragma omp simd
             for (std::int64_t i = 0; i < len; ++i) {
                 const float xv = x[b + i];
-                const float v = q ? xv - q[b + i] : xv;
+                const float d = q ? xv - q[b + i] : xv;
+                const float v = absolute ? std::fabs(d) : d;
                 const bool fin = std::fabs(v) <= FLT_MAX;
                 const float t = (v - flo) * inv;
                 int k = static_cast<int>(std::clamp(t, 0.0f, fmaxBin));  // truncation = floor for t ≥ 0
@@ -278,6 +280,11 @@ Histogram computeHistogram(const float* x, std::int64_t n, int bins, std::option
         hi += 0.5;
     }
     return histogramImpl(x, nullptr, n, bins, lo, hi);
+}
+
+Histogram computeAbsHistogram(const float* x, std::int64_t n, int bins, double hi)
+{
+    return histogramImpl(x, nullptr, n, bins, 0.0, hi > 0.0 ? hi : 1.0, true);
 }
 
 Histogram computeErrorHistogram(const float* x, const float* xhat, std::int64_t n, int bins,

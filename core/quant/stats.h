@@ -69,6 +69,8 @@ Metrics computeMetrics(const TensorView& x, const float* xhat, const SegmentLayo
 /// finite values is used (a zero-width range is widened by ±0.5). Parallel, deterministic.
 Histogram computeHistogram(const float* x, std::int64_t n, int bins,
                            std::optional<std::pair<double, double>> range = std::nullopt);
+/// Histogram of |x| over [0, hi] (values equal to hi land in the last bin). Parallel, deterministic.
+Histogram computeAbsHistogram(const float* x, std::int64_t n, int bins, double hi);
 /// Histogram of x − x̂ over elements where x is finite; default range ±max|x − x̂| (or ±0.5 if 0).
 Histogram computeErrorHistogram(const float* x, const float* xhat, std::int64_t n, int bins,
                                 std::optional<std::pair<double, double>> range = std::nullopt);
