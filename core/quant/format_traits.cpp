@@ -1,5 +1,10 @@
 #include "core/quant/format_traits.h"
 
+#include "core/formats/codebook_formats.h"
+#include "core/formats/extreme_formats.h"
+#include "core/formats/float_formats.h"
+#include "core/formats/gguf_formats.h"
+#include "core/formats/normal_float.h"
 #include "core/quant/int_quant.h"
 
 #include <algorithm>
@@ -16,6 +21,12 @@ std::vector<FormatTraits> buildTable()
 {
     std::vector<FormatTraits> t;
     appendIntegerFormats(t);
+    appendFloatFormats(t);
+    appendNormalFloatFormats(t);
+    appendCodebookFormats(t);
+    appendExtremeFormats(t);
+    appendGgufLegacyFormats(t);
+    appendGgufKQuantFormats(t);
     std::sort(t.begin(), t.end(), [](const FormatTraits& a, const FormatTraits& b) { return a.format < b.format; });
     return t;
 }
@@ -95,7 +106,10 @@ QuantSpec defaultSpec(Format f)
     s.format = f;
     s.bits = t.defaultBits;
     if (t.blockSize > 0) {
-        s.granularity = Granularity{GranularityKind::Group, -1, t.blockSize};
+        // Block formats lay their blocks out along rows themselves; the granularity is not used.
+        s.granularity = Granularity{GranularityKind::Tensor, 0, t.blockSize};
+    } else if (t.defaultGroupSize > 0) {
+        s.granularity = Granularity{GranularityKind::Group, 0, t.defaultGroupSize};
     } else if (t.allows(GranularityKind::Channel)) {
         s.granularity = Granularity{GranularityKind::Channel, 0, 128};
     }

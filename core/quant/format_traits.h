@@ -74,6 +74,9 @@ struct FormatTraits {
     /// Block formats: decode `nBlocks` blocks at src to floats (nBlocks·blockSize values). May be null.
     void (*decodeBlocks)(const std::uint8_t* src, std::int64_t nBlocks, float* dst);
 
+    /// Group size of the format's default spec for formats that default to groups (NF4: 64); 0 = none.
+    std::int64_t defaultGroupSize = 0;
+
     bool has(FormatParam p) const { return (params & p) != 0; }
     bool allows(GranularityKind k) const { return (granularities & granularityBit(k)) != 0; }
 };

@@ -1,0 +1,327 @@
+#pragma once
+// Scale searches of the block encoders (internal to core/formats).
+//
+// Both searches evaluate a fixed list of candidate inverse scales. For each candidate they form the
+// weighted sums Σw·l, Σw·l², Σw·x·l of the rounded codes l and take the least-squares scale (and
+// minimum) for those codes; the squared error of every candidate follows from the same sums, so no
+// second pass over the data is needed:
+//   E(s, m) = s²Σwl² + 2smΣwl − 2sΣwxl + m²Σw − 2mΣwx + Σwx².
+// The `…Ref` versions loop candidate by candidate; the fast versions loop element by element with
+// the candidates in SIMD lanes. Each lane accumulates in element order and floating-point
+// contraction is off (ISO C++ mode), so both produce bit-identical sums and hence identical codes.
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace ql::search {
+
+inline constexpr float kGroupEps = 1e-15f;
+
+inline float clampf(float v, float lo, float hi)
+{
+    return std::min(std::max(v, lo), hi);
+}
+
+/// Round half to even for |v| < 2^22 by the float magic-number trick (as ggml's nearest_int);
+/// lane-wise identical for scalars and GCC vector types.
+inline constexpr float kRoundMagic = 12582912.0f;  // 1.5 · 2^23
+template <typename T>
+inline T roundMagic(T v)
+{
+    return (v + kRoundMagic) - kRoundMagic;
+}
+
+/// 16 float lanes (GCC vector extension): one AVX-512 register, two AVX2 ones.
+using Lanes16 = float __attribute__((vector_size(64)));
+using Ints16 = std::int32_t __attribute__((vector_size(64)));
+
+
+// ---- symmetric grids (the make_qx_quants family): codes l ∈ [−nmax, nmax − 1] ----------------
+
+/// Candidate c of the symmetric search: c = 0 is −nmax / max; c = 1..18 are −(nmax + 0.1·is)/max
+/// for is = −9..−1, 1..9. (max is the signed value of largest magnitude.)
+inline constexpr int kSymCandidates = 19;
+inline constexpr int kSymLanes = 20;  // padded: lane 19 repeats lane 0 (never wins: strict test)
+
+inline void symInverseScales(float max, int nmax, float* is)
+{
+    is[0] = -float(nmax) / max;
+    int c = 1;
+    for (int k = -9; k <= 9; ++k)
+        if (k != 0)
+            is[c++] = -(float(nmax) + 0.1f * float(k)) / max;
+    for (; c < kSymLanes; ++c)
+        is[c] = is[0];
+}
+
+/// Chooses the winner from the sums: c = 0 gives scale Σwxl/Σwl² and "best" = scale·Σwxl; a later
+/// candidate wins when (Σwxl)² > best·Σwl² (i.e. a smaller weighted error), first one on ties.
+inline int symPick(const float* sumlx, const float* suml2, float& scale)
+{
+    scale = suml2[0] > 0.0f ? sumlx[0] / suml2[0] : 0.0f;
+    float best = scale * sumlx[0];
+    int win = 0;
+    for (int c = 1; c < kSymCandidates; ++c)
+        if (suml2[c] > 0.0f && sumlx[c] * sumlx[c] > best * suml2[c]) {
+            scale = sumlx[c] / suml2[c];
+            best = scale * sumlx[c];
+            win = c;
+        }
+    return win;
+}
+
+inline bool symPrepare(const float* x, int n, float& max)
+{
+    float amax = 0.0f;
+    max = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        const float ax = std::fabs(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    return amax >= kGroupEps;
+}
+
+/// Reference: weighted symmetric search over n values, codes L[i] = l + nmax. Returns the scale.
+inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::uint8_t* L)
+{
+    float max;
+    if (!symPrepare(x, n, max)) {
+        for (int i = 0; i < n; ++i)
+            L[i] = std::uint8_t(nmax);
+        return 0.0f;
+    }
+    float is[kSymLanes], sumlx[kSymLanes], suml2[kSymLanes];
+    symInverseScales(max, nmax, is);
+    for (int c = 0; c < kSymLanes; ++c) {
+        float a = 0.0f, b = 0.0f;
+        for (int i = 0; i < n; ++i) {
+            const float l = clampf(roundMagic(is[c] * x[i]), -float(nmax), float(nmax - 1));
+            a += w[i] * x[i] * l;
+            b += w[i] * l * l;
+        }
+        sumlx[c] = a;
+        suml2[c] = b;
+    }
+    float scale;
+    const int win = symPick(sumlx, suml2, scale);
+    for (int i = 0; i < n; ++i)
+        L[i] = std::uint8_t(int(clampf(roundMagic(is[win] * x[i]), -float(nmax), float(nmax - 1))) + nmax);
+    return scale;
+}
+
+/// Fast twin of symSearchRef for a compile-time n (candidates in SIMD lanes).
+template <int N>
+inline float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L)
+{
+    float max;
+    if (!symPrepare(x, N, max)) {
+        for (int i = 0; i < N; ++i)
+            L[i] = std::uint8_t(nmax);
+        return 0.0f;
+    }
+    alignas(64) float is[32];
+    symInverseScales(max, nmax, is);
+    for (int c = kSymLanes; c < 32; ++c)
+        is[c] = is[0];
+    Lanes16 isa, isb, xa = {}, xb = {}, qa = {}, qb = {};
+    std::memcpy(&isa, is, sizeof isa);
+    std::memcpy(&isb, is + 16, sizeof isb);
+    const float lo = -float(nmax), hi = float(nmax - 1);
+    const Lanes16 vlo = Lanes16{} + lo, vhi = Lanes16{} + hi;
+    for (int i = 0; i < N; ++i) {
+        const float xi = x[i], wi = w[i], wx = wi * xi;
+        Lanes16 la = roundMagic(isa * xi), lb = roundMagic(isb * xi);
+        la = la < vlo ? vlo : la;
+        la = la > vhi ? vhi : la;
+        lb = lb < vlo ? vlo : lb;
+        lb = lb > vhi ? vhi : lb;
+        xa += wx * la;
+        xb += wx * lb;
+        qa += (wi * la) * la;
+        qb += (wi * lb) * lb;
+    }
+    alignas(64) float sumlx[32], suml2[32];
+    std::memcpy(sumlx, &xa, 64);
+    std::memcpy(sumlx + 16, &xb, 64);
+    std::memcpy(suml2, &qa, 64);
+    std::memcpy(suml2 + 16, &qb, 64);
+    float scale;
+    const int win = symPick(sumlx, suml2, scale);
+    const float iw = is[win];
+    for (int i = 0; i < N; ++i)
+        L[i] = std::uint8_t(int(clampf(roundMagic(iw * x[i]), lo, hi)) + nmax);
+    return scale;
+}
+
+// ---- affine grids with a minimum (the make_qkx2_quants family): codes l ∈ [0, nmax] -----------
+
+/// Candidates: c = 0 is nmax / (max − min) with scale 1/iscale and the block minimum (not refit);
+/// c = 1..nstep+1 are (rmin + rdelta·(c−1) + nmax) / (max − min) with the least-squares scale and
+/// minimum (minimum clamped to ≤ 0, then the scale refit). min is the block minimum clamped to ≤ 0.
+/// The candidate with the smallest weighted squared error wins (first on ties).
+template <int NL>
+struct AffineCandidates {
+    float is[NL];
+    int count = 0;
+};
+
+struct AffineSums {
+    float sumW = 0, sumX = 0, sumWX2 = 0, min = 0, max = 0;
+};
+
+inline bool affinePrepare(const float* x, const float* w, int n, AffineSums& s)
+{
+    s.min = x[0];
+    s.max = x[0];
+    float sw = w[0], sx = w[0] * x[0], sx2 = w[0] * x[0] * x[0];
+    for (int i = 1; i < n; ++i) {
+        s.min = std::min(s.min, x[i]);
+        s.max = std::max(s.max, x[i]);
+        sw += w[i];
+        sx += w[i] * x[i];
+        sx2 += w[i] * x[i] * x[i];
+    }
+    s.sumW = sw;
+    s.sumX = sx;
+    s.sumWX2 = sx2;
+    if (s.min > 0.0f)
+        s.min = 0.0f;
+    return s.max != s.min;
+}
+
+/// Picks the best candidate from the per-candidate sums; returns the candidate index and the
+/// scale / minimum (value = scale · l + min, min ≤ 0).
+inline int affinePick(const AffineSums& s, int count, const float* iscale, const float* sl, const float* sl2,
+                      const float* sxl, float& scale, float& min)
+{
+    auto err = [&](double sc, double mn, int c) {
+        return sc * sc * sl2[c] + 2.0 * sc * mn * sl[c] - 2.0 * sc * sxl[c] + mn * mn * s.sumW - 2.0 * mn * s.sumX +
+               double(s.sumWX2);
+    };
+    scale = 1.0f / iscale[0];
+    min = s.min;
+    double best = err(scale, min, 0);
+    int win = 0;
+    for (int c = 1; c < count; ++c) {
+        const float D = s.sumW * sl2[c] - sl[c] * sl[c];
+        if (!(D > 0.0f))
+            continue;
+        float thisScale = (s.sumW * sxl[c] - s.sumX * sl[c]) / D;
+        float thisMin = (sl2[c] * s.sumX - sl[c] * sxl[c]) / D;
+        if (thisMin > 0.0f) {
+            thisMin = 0.0f;
+            thisScale = sxl[c] / sl2[c];
+        }
+        const double e = err(thisScale, thisMin, c);
+        if (e < best) {
+            best = e;
+            scale = thisScale;
+            min = thisMin;
+            win = c;
+        }
+    }
+    return win;
+}
+
+inline int affineInverseScales(const AffineSums& s, int nmax, float rmin, float rdelta, int nstep, float* is)
+{
+    const float range = s.max - s.min;
+    is[0] = float(nmax) / range;
+    for (int k = 0; k <= nstep; ++k)
+        is[k + 1] = (rmin + rdelta * float(k) + float(nmax)) / range;
+    return nstep + 2;
+}
+
+/// Reference affine search over n values; L[i] ∈ [0, nmax]. Returns the scale, *minOut = −min ≥ 0.
+inline float affineSearchRef(const float* x, const float* w, int n, int nmax, float rmin, float rdelta, int nstep,
+                             std::uint8_t* L, float* minOut)
+{
+    AffineSums s;
+    if (!affinePrepare(x, w, n, s)) {
+        for (int i = 0; i < n; ++i)
+            L[i] = 0;
+        *minOut = -s.min;
+        return 0.0f;
+    }
+    float is[64], sl[64], sl2[64], sxl[64];  // nstep + 2 ≤ 64
+    const int count = affineInverseScales(s, nmax, rmin, rdelta, nstep, is);
+    for (int c = 0; c < count; ++c) {
+        float a = 0, b = 0, d = 0;
+        for (int i = 0; i < n; ++i) {
+            const float l = clampf(roundMagic(is[c] * (x[i] - s.min)), 0.0f, float(nmax));
+            a += w[i] * l;
+            b += w[i] * l * l;
+            d += w[i] * l * x[i];
+        }
+        sl[c] = a;
+        sl2[c] = b;
+        sxl[c] = d;
+    }
+    float scale, min;
+    const int win = affinePick(s, count, is, sl, sl2, sxl, scale, min);
+    for (int i = 0; i < n; ++i)
+        L[i] = std::uint8_t(clampf(roundMagic(is[win] * (x[i] - s.min)), 0.0f, float(nmax)));
+    *minOut = -min;
+    return scale;
+}
+
+/// Fast twin of affineSearchRef: n and the lane count (≥ nstep + 2, padded with repeats of
+/// candidate 0 that never win) are compile-time constants.
+template <int N, int NL>
+inline float affineSearch(const float* x, const float* w, int nmax, float rmin, float rdelta, int nstep,
+                          std::uint8_t* L, float* minOut)
+{
+    AffineSums s;
+    if (!affinePrepare(x, w, N, s)) {
+        for (int i = 0; i < N; ++i)
+            L[i] = 0;
+        *minOut = -s.min;
+        return 0.0f;
+    }
+    static_assert(NL == 32, "the affine search runs 32 candidate lanes");
+    alignas(64) float is[NL];
+    const int count = affineInverseScales(s, nmax, rmin, rdelta, nstep, is);
+    for (int c = count; c < NL; ++c)
+        is[c] = is[0];
+    Lanes16 isa, isb, la0 = {}, lb0 = {}, la2 = {}, lb2 = {}, lax = {}, lbx = {};
+    std::memcpy(&isa, is, sizeof isa);
+    std::memcpy(&isb, is + 16, sizeof isb);
+    const float mn = s.min, top = float(nmax);
+    const Lanes16 vtop = Lanes16{} + top;
+    // Codes are ≥ 0 without a clamp: every inverse scale is positive and x − min ≥ 0.
+    for (int i = 0; i < N; ++i) {
+        const float xi = x[i], wi = w[i], di = x[i] - mn;
+        Lanes16 la = roundMagic(isa * di), lb = roundMagic(isb * di);
+        la = la > vtop ? vtop : la;
+        lb = lb > vtop ? vtop : lb;
+        const Lanes16 wla = wi * la, wlb = wi * lb;
+        la0 += wla;
+        lb0 += wlb;
+        la2 += wla * la;
+        lb2 += wlb * lb;
+        lax += wla * xi;
+        lbx += wlb * xi;
+    }
+    alignas(64) float sl[NL], sl2[NL], sxl[NL];
+    std::memcpy(sl, &la0, 64);
+    std::memcpy(sl + 16, &lb0, 64);
+    std::memcpy(sl2, &la2, 64);
+    std::memcpy(sl2 + 16, &lb2, 64);
+    std::memcpy(sxl, &lax, 64);
+    std::memcpy(sxl + 16, &lbx, 64);
+    float scale, min;
+    const int win = affinePick(s, count, is, sl, sl2, sxl, scale, min);
+    const float iw = is[win];
+    for (int i = 0; i < N; ++i)
+        L[i] = std::uint8_t(clampf(roundMagic(iw * (x[i] - mn)), 0.0f, top));
+    *minOut = -min;
+    return scale;
+}
+
+} // namespace ql::search

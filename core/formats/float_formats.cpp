@@ -1,0 +1,643 @@
+#include "core/formats/float_formats.h"
+
+#include "core/formats/block_layouts.h"
+#include "core/formats/format_driver.h"
+#include "core/formats/gguf_formats.h"
+#include "core/quant/int_quant.h"
+
+#include <omp.h>
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#define QL_HAVE_F16C 1
+#endif
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+namespace ql {
+
+namespace {
+
+// Positive finite values of an FP8 format, indexed by code (0 .. maxCode).
+struct Fp8Table {
+    std::array<float, 128> value{};
+    int maxCode = 0;
+    std::array<float, 256> decoded{};
+};
+
+const Fp8Table& e4m3Table()
+{
+    static const Fp8Table t = [] {
+        Fp8Table r;
+        r.maxCode = 0x7E;
+        for (int c = 0; c <= r.maxCode; ++c)
+            r.value[c] = fp8E4M3ToFloat(std::uint8_t(c));
+        for (int c = 0; c < 256; ++c)
+            r.decoded[c] = fp8E4M3ToFloat(std::uint8_t(c));
+        return r;
+    }();
+    return t;
+}
+
+const Fp8Table& e5m2Table()
+{
+    static const Fp8Table t = [] {
+        Fp8Table r;
+        r.maxCode = 0x7B;
+        for (int c = 0; c <= r.maxCode; ++c)
+            r.value[c] = fp8E5M2ToFloat(std::uint8_t(c));
+        for (int c = 0; c < 256; ++c)
+            r.decoded[c] = fp8E5M2ToFloat(std::uint8_t(c));
+        return r;
+    }();
+    return t;
+}
+
+// Nearest code on a sorted table, ties to the even code, saturating at maxCode.
+int nearestCodeRef(const float* values, int maxCode, float a)
+{
+    if (a >= values[maxCode])
+        return maxCode;
+    const int hi = int(std::upper_bound(values, values + maxCode + 1, a) - values);  // values[hi] > a
+    const int lo = hi - 1;
+    const double dl = double(a) - values[lo], dh = double(values[hi]) - a;
+    if (dl < dh)
+        return lo;
+    if (dh < dl)
+        return hi;
+    return (lo & 1) ? hi : lo;
+}
+
+constexpr float kE2M1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+
+// Branch-free E2M1 magnitude code with ties to even (see e2m1CodeRef).
+inline int e2m1Code(float a)
+{
+    return int(a > 0.25f) + int(a >= 0.75f) + int(a > 1.25f) + int(a >= 1.75f) + int(a > 2.5f) + int(a >= 3.5f) +
+           int(a > 5.0f);
+}
+
+inline std::uint8_t e4m3Fast(float v)
+{
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(v);
+    const std::uint32_t sign = (u >> 24) & 0x80u;
+    const std::uint32_t a = u & 0x7FFFFFFFu;
+    // Normal range (≥ 2^−6): round the mantissa to 3 bits (nearest even), rebias 127 → 7.
+    const std::uint32_t r = a + 0x7FFFFu + ((a >> 20) & 1u);
+    const std::int32_t codeN = std::min<std::int32_t>(std::int32_t(r >> 20) - (120 << 3), 0x7E);
+    // Subnormal range: steps of 2^−9, the code is the rounded multiple.
+    const std::int32_t codeS = std::int32_t(__builtin_roundevenf(std::bit_cast<float>(a) * 512.0f));
+    std::int32_t code = a < (121u << 23) ? codeS : codeN;
+    code = a > 0x7F800000u ? 0x7F : code;
+    return std::uint8_t(std::uint32_t(code) | sign);
+}
+
+inline std::uint8_t e5m2Fast(float v)
+{
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(v);
+    const std::uint32_t sign = (u >> 24) & 0x80u;
+    const std::uint32_t a = u & 0x7FFFFFFFu;
+    const std::uint32_t r = a + 0xFFFFFu + ((a >> 21) & 1u);
+    const std::int32_t codeN = std::min<std::int32_t>(std::int32_t(r >> 21) - (112 << 2), 0x7B);
+    const std::int32_t codeS = std::int32_t(__builtin_roundevenf(std::bit_cast<float>(a) * 65536.0f));
+    std::int32_t code = a < (113u << 23) ? codeS : codeN;
+    code = a == 0x7F800000u ? 0x7C : code;
+    code = a > 0x7F800000u ? 0x7F : code;
+    return std::uint8_t(std::uint32_t(code) | sign);
+}
+
+} // namespace
+
+std::uint8_t floatToFp8E4M3Ref(float v)
+{
+    const std::uint8_t sign = std::signbit(v) ? 0x80 : 0x00;
+    if (std::isnan(v))
+        return std::uint8_t(sign | 0x7F);
+    const Fp8Table& t = e4m3Table();
+    return std::uint8_t(sign | nearestCodeRef(t.value.data(), t.maxCode, std::fabs(v)));
+}
+
+std::uint8_t floatToFp8E5M2Ref(float v)
+{
+    const std::uint8_t sign = std::signbit(v) ? 0x80 : 0x00;
+    if (std::isnan(v))
+        return std::uint8_t(sign | 0x7F);
+    if (std::isinf(v))
+        return std::uint8_t(sign | 0x7C);
+    const Fp8Table& t = e5m2Table();
+    return std::uint8_t(sign | nearestCodeRef(t.value.data(), t.maxCode, std::fabs(v)));
+}
+
+int e2m1CodeRef(float a)
+{
+    return nearestCodeRef(kE2M1, 7, a);
+}
+
+float e2m1Value(int nibble)
+{
+    const float v = kE2M1[nibble & 7];
+    return (nibble & 8) ? -v : v;
+}
+
+void encodeFp8E4M3Ref(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
+{
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = floatToFp8E4M3Ref(x[i] / scale);
+}
+
+void encodeFp8E5M2Ref(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
+{
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = floatToFp8E5M2Ref(x[i] / scale);
+}
+
+void encodeFp8E4M3(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
+{
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = e4m3Fast(x[i] / scale);
+}
+
+void encodeFp8E5M2(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
+{
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = e5m2Fast(x[i] / scale);
+}
+
+void decodeFp8E4M3(const std::uint8_t* src, std::int64_t n, float scale, float* y)
+{
+    const float* t = e4m3Table().decoded.data();
+    for (std::int64_t i = 0; i < n; ++i)
+        y[i] = scale * t[src[i]];
+}
+
+void decodeFp8E5M2(const std::uint8_t* src, std::int64_t n, float scale, float* y)
+{
+    const float* t = e5m2Table().decoded.data();
+    for (std::int64_t i = 0; i < n; ++i)
+        y[i] = scale * t[src[i]];
+}
+
+void encodeF16Ref(const float* x, std::int64_t n, std::uint16_t* dst)
+{
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = floatToHalf(x[i]);
+}
+
+void encodeF16(const float* x, std::int64_t n, std::uint16_t* dst)
+{
+    std::int64_t i = 0;
+#ifdef QL_HAVE_F16C
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+    }
+#endif
+    for (; i < n; ++i)
+        dst[i] = floatToHalf(x[i]);
+}
+
+void decodeF16(const std::uint16_t* src, std::int64_t n, float* y)
+{
+    std::int64_t i = 0;
+#ifdef QL_HAVE_F16C
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+#endif
+    for (; i < n; ++i)
+        y[i] = halfToFloat(src[i]);
+}
+
+void encodeBf16Ref(const float* x, std::int64_t n, std::uint16_t* dst)
+{
+    for (std::int64_t i = 0; i < n; ++i)
+        dst[i] = floatToBf16(x[i]);
+}
+
+void encodeBf16(const float* x, std::int64_t n, std::uint16_t* dst)
+{
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]);
+        const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+        const std::uint32_t nan = (u >> 16) | 0x40u;
+        dst[i] = std::uint16_t((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded);
+    }
+}
+
+void decodeBf16(const std::uint16_t* src, std::int64_t n, float* y)
+{
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i)
+        y[i] = std::bit_cast<float>(std::uint32_t(src[i]) << 16);
+}
+
+// ---- NVFP4 ---------------------------------------------------------------------------------------
+
+float nvfp4TensorScale(const float* x, std::int64_t n)
+{
+    float amax = 0.0f;
+#pragma omp parallel for reduction(max : amax) schedule(static)
+    for (std::int64_t c = 0; c < (n + 65535) / 65536; ++c) {
+        const std::int64_t b = c * 65536;
+        amax = std::max(amax, finiteAbsMax(x + b, std::min<std::int64_t>(65536, n - b)));
+    }
+    return amax > 0.0f ? amax / (448.0f * 6.0f) : 1.0f;
+}
+
+namespace {
+
+template <bool kFast>
+void encodeNvfp4Impl(const float* x, std::int64_t n, float g, std::uint8_t* dst)
+{
+    const float* e4 = e4m3Table().decoded.data();
+    for (std::int64_t b = 0; b < n / kQKNvfp4; ++b) {
+        const float* xb = x + b * kQKNvfp4;
+        float amax = 0.0f;
+        for (int j = 0; j < kQKNvfp4; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        BlockNvfp4 blk{};
+        blk.scale = kFast ? e4m3Fast(amax / 6.0f / g) : floatToFp8E4M3Ref(amax / 6.0f / g);
+        const float s = e4[blk.scale] * g;
+        if (s > 0.0f) {
+            for (int j = 0; j < kQKNvfp4; ++j) {
+                const float v = xb[j] / s;
+                const int c = kFast ? e2m1Code(std::fabs(v)) : e2m1CodeRef(std::fabs(v));
+                const int nib = c | (v < 0.0f && c != 0 ? 8 : 0);
+                blk.qs[j / 2] |= std::uint8_t(nib << (4 * (j & 1)));
+            }
+        }
+        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+    }
+}
+
+} // namespace
+
+void encodeNvfp4(const float* x, std::int64_t n, float g, std::uint8_t* dst) { encodeNvfp4Impl<true>(x, n, g, dst); }
+void encodeNvfp4Ref(const float* x, std::int64_t n, float g, std::uint8_t* dst) { encodeNvfp4Impl<false>(x, n, g, dst); }
+
+void decodeNvfp4(const std::uint8_t* src, std::int64_t nb, float g, float* y)
+{
+    const float* e4 = e4m3Table().decoded.data();
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockNvfp4);
+        const float s = e4[p[0]] * g;
+        for (int j = 0; j < kQKNvfp4; ++j)
+            y[b * kQKNvfp4 + j] = s * e2m1Value((p[1 + j / 2] >> (4 * (j & 1))) & 0xF);
+    }
+}
+
+namespace {
+
+// ---- MXFP4 ---------------------------------------------------------------------------------------
+
+template <bool kFast>
+void encodeMxfp4Impl(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
+{
+    for (std::int64_t b = 0; b < n / kQKMxfp4; ++b) {
+        const float* xb = x + b * kQKMxfp4;
+        float amax = 0.0f;
+        for (int j = 0; j < kQKMxfp4; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        BlockMxfp4 blk{};
+        if (amax > 0.0f) {
+            int ex;
+            std::frexp(amax, &ex);  // amax = m · 2^ex, m ∈ [0.5, 1): floor(log2 amax) = ex − 1
+            const int e = std::clamp(ex - 1 - 2 + 127, 0, 254);
+            blk.e = std::uint8_t(e);
+            const float inv = std::ldexp(1.0f, 127 - e);
+            std::uint8_t nib[kQKMxfp4];
+            for (int j = 0; j < kQKMxfp4; ++j) {
+                const float v = xb[j] * inv;
+                const int c = kFast ? e2m1Code(std::fabs(v)) : e2m1CodeRef(std::fabs(v));
+                nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
+            }
+            for (int j = 0; j < 16; ++j)
+                blk.qs[j] = std::uint8_t(nib[j] | (nib[j + 16] << 4));
+        }
+        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+    }
+}
+
+void encodeMxfp4(const float* x, const float* w, std::int64_t n, std::uint8_t* dst) { encodeMxfp4Impl<true>(x, w, n, dst); }
+void encodeMxfp4Ref(const float* x, const float* w, std::int64_t n, std::uint8_t* dst) { encodeMxfp4Impl<false>(x, w, n, dst); }
+
+void decodeMxfp4(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockMxfp4);
+        const float s = std::ldexp(1.0f, int(p[0]) - 127);
+        for (int j = 0; j < 16; ++j) {
+            y[b * 32 + j] = s * e2m1Value(p[1 + j] & 0xF);
+            y[b * 32 + j + 16] = s * e2m1Value(p[1 + j] >> 4);
+        }
+    }
+}
+
+void decodeMxfp4Ref(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b)
+        for (int j = 0; j < 32; ++j) {
+            const std::uint8_t* p = src + b * sizeof(BlockMxfp4);
+            const int nib = j < 16 ? (p[1 + j] & 0xF) : (p[1 + j - 16] >> 4);
+            y[b * 32 + j] = std::ldexp(1.0f, int(p[0]) - 127) * e2m1Value(nib);
+        }
+}
+
+void codesMxfp4(const std::uint8_t* block, std::int32_t* c)
+{
+    for (int j = 0; j < 16; ++j) {
+        c[j] = block[1 + j] & 0xF;
+        c[j + 16] = block[1 + j] >> 4;
+    }
+}
+
+// ---- F16 / BF16 as 1-element blocks --------------------------------------------------------------
+
+void encodeF16Row(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
+{
+    encodeF16(x, n, reinterpret_cast<std::uint16_t*>(dst));
+}
+void encodeF16RowRef(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
+{
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint16_t h = floatToHalf(x[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+    }
+}
+void decodeF16Row(const std::uint8_t* src, std::int64_t n, float* y)
+{
+    decodeF16(reinterpret_cast<const std::uint16_t*>(src), n, y);
+}
+void decodeF16RowRef(const std::uint8_t* src, std::int64_t n, float* y)
+{
+    for (std::int64_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        y[i] = halfToFloat(h);
+    }
+}
+void encodeBf16Row(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
+{
+    encodeBf16(x, n, reinterpret_cast<std::uint16_t*>(dst));
+}
+void encodeBf16RowRef(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
+{
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint16_t h = floatToBf16(x[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+    }
+}
+void decodeBf16Row(const std::uint8_t* src, std::int64_t n, float* y)
+{
+    decodeBf16(reinterpret_cast<const std::uint16_t*>(src), n, y);
+}
+void decodeBf16RowRef(const std::uint8_t* src, std::int64_t n, float* y)
+{
+    for (std::int64_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        y[i] = bf16ToFloat(h);
+    }
+}
+void codes16(const std::uint8_t* block, std::int32_t* c)
+{
+    std::uint16_t h;
+    std::memcpy(&h, block, 2);
+    c[0] = h;
+}
+
+const RowKernels kKernels[] = {
+    {Format::F16, 1, 2, &encodeF16Row, &encodeF16RowRef, &decodeF16Row, &decodeF16RowRef, &codes16},
+    {Format::BF16, 1, 2, &encodeBf16Row, &encodeBf16RowRef, &decodeBf16Row, &decodeBf16RowRef, &codes16},
+    {Format::MXFP4, kQKMxfp4, sizeof(BlockMxfp4), &encodeMxfp4, &encodeMxfp4Ref, &decodeMxfp4, &decodeMxfp4Ref,
+     &codesMxfp4},
+};
+
+template <Format F>
+const RowKernels& kernelsOf()
+{
+    for (const auto& k : kKernels)
+        if (k.format == F)
+            return k;
+    return kKernels[0];
+}
+
+// ---- traits rows -------------------------------------------------------------------------------
+
+constexpr unsigned kAllGranularities = granularityBit(GranularityKind::Tensor) |
+                                       granularityBit(GranularityKind::Channel) | granularityBit(GranularityKind::Group);
+
+float mxScale(const std::uint8_t* block, float)
+{
+    return std::ldexp(1.0f, int(block[0]) - 127);
+}
+
+template <Format F>
+Result<QuantResult> quantizeBlockFloat(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt,
+                                       TaskContext& ctx)
+{
+    const RowKernels& k = kernelsOf<F>();
+    BlockCodec c;
+    c.blockSize = k.blockSize;
+    c.blockBytes = k.blockBytes;
+    c.encodeRow = [](const float* xr, const float* imp, std::int64_t n, std::uint8_t* dst, float) {
+        kernelsOf<F>().encode(xr, imp, n, dst);
+    };
+    c.decodeRow = [](const std::uint8_t* src, std::int64_t nb, float* y, float) { kernelsOf<F>().decode(src, nb, y); };
+    c.blockCodes = k.codes;
+    if constexpr (F == Format::MXFP4)
+        c.blockScale = &mxScale;
+    auto r = quantizeRows(x, spec, opt, ctx, c, formatTraits(F).name);
+    if (r && (F == Format::F16 || F == Format::BF16) && r->metrics.sumErr2 == INFINITY) {
+        std::int64_t overflow = 0;
+        const std::int64_t n = x.numel();
+        for (std::int64_t i = 0; i < n; ++i)
+            if (std::fabs(x.data[i]) <= FLT_MAX && !(std::fabs(F == Format::F16 ? halfToFloat(floatToHalf(x.data[i]))
+                                                                                 : bf16ToFloat(floatToBf16(x.data[i]))) <= FLT_MAX))
+                ++overflow;
+        if (overflow > 0)
+            r->warnings.push_back(std::to_string(overflow) + " finite values overflow to ±Inf in " +
+                                  std::string(formatTraits(F).name));
+    }
+    return r;
+}
+
+template <Format F>
+void decodeBlockFloat(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    kernelsOf<F>().decode(src, nb, y);
+}
+
+template <Format F>
+Result<void> validateBlockFloat(const QuantSpec&, const Shape& shape)
+{
+    return validateRows(shape, kernelsOf<F>().blockSize, formatTraits(F).name);
+}
+
+Result<QuantResult> quantizeNvfp4(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt, TaskContext& ctx)
+{
+    BlockCodec c;
+    c.blockSize = kQKNvfp4;
+    c.blockBytes = sizeof(BlockNvfp4);
+    c.encodeRow = [](const float* xr, const float*, std::int64_t n, std::uint8_t* dst, float g) {
+        encodeNvfp4(xr, n, g, dst);
+    };
+    c.decodeRow = [](const std::uint8_t* src, std::int64_t nb, float* y, float g) { decodeNvfp4(src, nb, g, y); };
+    c.blockCodes = [](const std::uint8_t* block, std::int32_t* codes) {
+        for (int j = 0; j < kQKNvfp4; ++j)
+            codes[j] = (block[1 + j / 2] >> (4 * (j & 1))) & 0xF;
+    };
+    c.blockScale = [](const std::uint8_t* block, float g) { return fp8E4M3ToFloat(block[0]) * g; };
+    c.tensorScaleOf = &nvfp4TensorScale;
+    return quantizeRows(x, spec, opt, ctx, c, "nvfp4");
+}
+
+Result<void> validateNvfp4(const QuantSpec&, const Shape& shape)
+{
+    return validateRows(shape, kQKNvfp4, "nvfp4");
+}
+
+double nvfp4Bits(const QuantSpec&, const Shape& shape)
+{
+    const std::int64_t n = numel(shape);
+    return 4.0 + 8.0 / 16.0 + (n > 0 ? 32.0 / double(n) : 0.0);
+}
+
+// ---- FP8 with a per-segment scale ---------------------------------------------------------------
+
+template <bool kE4M3>
+double fp8ClipError(const float* x, std::int64_t n, float t, const void*)
+{
+    const float maxV = kE4M3 ? 448.0f : 57344.0f;
+    const float s = t / maxV;
+    const float* table = kE4M3 ? e4m3Table().decoded.data() : e5m2Table().decoded.data();
+    double e = 0.0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (!(std::fabs(x[i]) <= FLT_MAX))
+            continue;
+        const std::uint8_t q = kE4M3 ? e4m3Fast(x[i] / s) : e5m2Fast(x[i] / s);
+        const double d = double(x[i]) - double(s * table[q]);
+        e += d * d;
+    }
+    return e;
+}
+
+template <bool kE4M3>
+void fp8Fit(const float* x, std::int64_t n, const QuantSpec& spec, SegmentFit& fit, bool)
+{
+    const float t = chooseSymmetricThreshold(x, n, spec.range, 8, &fp8ClipError<kE4M3>, nullptr);
+    fit.range = ClipRange{-t, t};
+    fit.scale = t > 0.0f ? t / (kE4M3 ? 448.0f : 57344.0f) : 1.0f;
+}
+
+template <bool kE4M3>
+void fp8Encode(const float* x, std::int64_t n, const QuantSpec&, const SegmentFit& fit, std::int32_t* codes, float* xhat)
+{
+    const float s = fit.scale;
+    const float* table = kE4M3 ? e4m3Table().decoded.data() : e5m2Table().decoded.data();
+    for (std::int64_t b = 0; b < n; b += 4096) {
+        const std::int64_t len = std::min<std::int64_t>(4096, n - b);
+        std::uint8_t q[4096];
+        if constexpr (kE4M3)
+            encodeFp8E4M3(x + b, len, s, q);
+        else
+            encodeFp8E5M2(x + b, len, s, q);
+        for (std::int64_t i = 0; i < len; ++i) {
+            const float v = x[b + i];
+            const bool fin = std::fabs(v) <= FLT_MAX;
+            xhat[b + i] = fin ? s * table[q[i]] : v;
+            if (codes)
+                codes[b + i] = fin ? q[i] : 0;
+        }
+    }
+}
+
+template <bool kE4M3>
+Result<QuantResult> quantizeFp8(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt, TaskContext& ctx)
+{
+    ElementCodec c;
+    c.fit = &fp8Fit<kE4M3>;
+    c.encode = &fp8Encode<kE4M3>;
+    return quantizeSegments(x, spec, opt, ctx, c);
+}
+
+double fp8Bits(const QuantSpec& spec, const Shape& shape)
+{
+    auto L = makeLayout(shape, spec.granularity);
+    const double segN = L && L->segmentSize > 0 ? double(L->segmentSize) : 1.0;
+    return 8.0 + scaleStorageBits(spec.scaleStorage) / segN;
+}
+
+template <bool kE4M3>
+std::vector<double> fp8Levels(const QuantResult& r, std::int64_t segment)
+{
+    std::vector<double> out;
+    if (segment < 0 || segment >= std::int64_t(r.scales.size()))
+        return out;
+    const float s = r.scales[segment];
+    const Fp8Table& t = kE4M3 ? e4m3Table() : e5m2Table();
+    for (int c = t.maxCode; c >= 1; --c)
+        out.push_back(-double(s) * t.value[c]);
+    for (int c = 0; c <= t.maxCode; ++c)
+        out.push_back(double(s) * t.value[c]);
+    return out;
+}
+
+std::vector<double> f16Levels(const QuantResult&, std::int64_t)
+{
+    return {};  // 63,488 finite values: too many to draw as lines
+}
+
+double bits16(const QuantSpec&, const Shape&)
+{
+    return 16.0;
+}
+
+} // namespace
+
+std::span<const RowKernels> floatBlockKernels()
+{
+    return kKernels;
+}
+
+void appendFloatFormats(std::vector<FormatTraits>& table)
+{
+    table.push_back(FormatTraits{Format::F16, "f16", "FP16", FormatFamily::Float, 16, 16, 16, 0, kAllGranularities, 1, 2,
+                                 ggml_type::kF16, "IEEE half precision, round to nearest even, overflow to ±Inf", "16",
+                                 &validateBlockFloat<Format::F16>, &bits16, &quantizeBlockFloat<Format::F16>, &f16Levels,
+                                 &decodeBlockFloat<Format::F16>});
+    table.push_back(FormatTraits{Format::BF16, "bf16", "BF16", FormatFamily::Float, 16, 16, 16, 0, kAllGranularities, 1,
+                                 2, ggml_type::kBF16, "bfloat16, round to nearest even, overflow to ±Inf", "16",
+                                 &validateBlockFloat<Format::BF16>, &bits16, &quantizeBlockFloat<Format::BF16>,
+                                 &f16Levels, &decodeBlockFloat<Format::BF16>});
+    const unsigned fp8Params = kParamGranularity | kParamGroupSize | kParamRange | kParamScaleStorage;
+    table.push_back(FormatTraits{Format::F8E4M3, "fp8_e4m3", "FP8 E4M3", FormatFamily::Float, 8, 8, 8, fp8Params,
+                                 kAllGranularities, 0, 0, -1,
+                                 "FP8 E4M3 (max 448, saturating) with a scale per tensor, channel or group",
+                                 "8 + scale bits / segment size", nullptr, &fp8Bits, &quantizeFp8<true>,
+                                 &fp8Levels<true>, nullptr});
+    table.push_back(FormatTraits{Format::F8E5M2, "fp8_e5m2", "FP8 E5M2", FormatFamily::Float, 8, 8, 8, fp8Params,
+                                 kAllGranularities, 0, 0, -1,
+                                 "FP8 E5M2 (max 57344, IEEE-like) with a scale per tensor, channel or group",
+                                 "8 + scale bits / segment size", nullptr, &fp8Bits, &quantizeFp8<false>,
+                                 &fp8Levels<false>, nullptr});
+    table.push_back(FormatTraits{Format::MXFP4, "mxfp4", "MXFP4", FormatFamily::Float, 4, 4, 4, 0, kAllGranularities,
+                                 kQKMxfp4, sizeof(BlockMxfp4), ggml_type::kMXFP4,
+                                 "OCP MXFP4: FP4 E2M1 in blocks of 32 along rows with an E8M0 power-of-two scale",
+                                 "4 + 8/32 = 4.25", &validateBlockFloat<Format::MXFP4>, &blockBitsPerWeight,
+                                 &quantizeBlockFloat<Format::MXFP4>, &blockLevels, &decodeBlockFloat<Format::MXFP4>});
+    table.push_back(FormatTraits{Format::NVFP4, "nvfp4", "NVFP4", FormatFamily::Float, 4, 4, 4, 0, kAllGranularities,
+                                 kQKNvfp4, sizeof(BlockNvfp4), -1,
+                                 "NVFP4: FP4 E2M1 in blocks of 16 along rows, FP8 E4M3 block scale, fp32 tensor scale",
+                                 "4 + 8/16 + 32/numel", &validateNvfp4, &nvfp4Bits, &quantizeNvfp4, &blockLevels,
+                                 nullptr});
+}
+
+} // namespace ql

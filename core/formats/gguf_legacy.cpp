@@ -1,0 +1,750 @@
+// GGUF block formats with one scale per 32 elements: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL.
+//
+// Without importance weights Q8_0..Q5_1 are round-to-nearest, as ggml's reference quantizers:
+//  Q8_0: d = amax / 127, q = round(x / d);
+//  Q4_0 / Q5_0: d = max / −8 (−16) where max is the value of largest magnitude (the positive one
+//        when +a and −a tie), q = clamp(round(x / d) + 8 (16), 0, 15 (31));
+//  Q4_1 / Q5_1: d = (max − min) / 15 (31), m = min, q = clamp(round((x − min) / d), 0, 15 (31)).
+// Rounding is half to even. With importance weights w (one per row element) the scale is searched
+// (block_search.h) to minimise Σ w'·(x − x̂)² with w' = w · sqrt(σ² + x²), σ² = mean x² of the row:
+// the symmetric search for Q4_0/Q5_0, the affine one for Q4_1/Q5_1; Q8_0 ignores importance.
+// IQ4_NL follows ggml's search: 16 candidate scales, weights x² (or w · sqrt(σ² + x²) with
+// σ² = 2 · mean x² of the block), the best least-squares scale, then nearest table entries.
+
+#include "core/formats/block_search.h"
+#include "core/formats/format_driver.h"
+#include "core/formats/gguf_formats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace ql {
+
+namespace {
+
+using search::clampf;
+
+// max = the value of largest magnitude, the positive one on a tie between +a and −a.
+inline float signedAbsMaxRef(const float* x, int n)
+{
+    float mx = x[0], mn = x[0];
+    for (int i = 1; i < n; ++i) {
+        mx = std::max(mx, x[i]);
+        mn = std::min(mn, x[i]);
+    }
+    return mx >= -mn ? mx : mn;
+}
+
+template <int N>
+inline float signedAbsMax(const float* x)
+{
+    float mx = x[0], mn = x[0];
+#pragma omp simd reduction(max : mx) reduction(min : mn)
+    for (int i = 0; i < N; ++i) {
+        mx = std::max(mx, x[i]);
+        mn = std::min(mn, x[i]);
+    }
+    return mx >= -mn ? mx : mn;
+}
+
+// Weights w' = w · sqrt(σ² + x²) of the importance-weighted searches, σ² = mean x² of the row.
+inline void importanceWeights(const float* x, const float* imp, int n, float sigma2, float* w)
+{
+    for (int i = 0; i < n; ++i)
+        w[i] = imp[i] * std::sqrt(sigma2 + x[i] * x[i]);
+}
+
+inline float rowSigma2(const float* x, std::int64_t n)
+{
+    double s = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+        s += double(x[i]) * x[i];
+    return float(s / double(n));
+}
+
+// Packs 32 codes (0..15) as ggml: qs[j] = c[j] | c[j + 16] << 4.
+inline void packNibbles32(const std::uint8_t* L, std::uint8_t* qs)
+{
+    for (int j = 0; j < 16; ++j)
+        qs[j] = std::uint8_t(L[j] | (L[j + 16] << 4));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q8_0
+
+void encodeQ8_0Ref(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
+{
+    auto* y = reinterpret_cast<BlockQ8_0*>(dst);
+    for (std::int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float* xb = x + b * kQK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < kQK8_0; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        BlockQ8_0 blk;
+        blk.d = toF16(d);
+        for (int j = 0; j < kQK8_0; ++j)
+            blk.qs[j] = std::int8_t(nearestInt(xb[j] * id));
+        std::memcpy(y + b, &blk, sizeof blk);
+    }
+}
+
+void encodeQ8_0(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
+{
+    for (std::int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float* xb = x + b * kQK8_0;
+        float amax = 0.0f;
+#pragma omp simd reduction(max : amax)
+        for (int j = 0; j < kQK8_0; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        std::uint8_t* out = dst + b * sizeof(BlockQ8_0);
+        const std::uint16_t dh = toF16(d);
+        std::memcpy(out, &dh, 2);
+        std::int8_t q[kQK8_0];
+#pragma omp simd
+        for (int j = 0; j < kQK8_0; ++j)
+            q[j] = std::int8_t(__builtin_roundevenf(xb[j] * id));
+        std::memcpy(out + 2, q, kQK8_0);
+    }
+}
+
+void decodeQ8_0Ref(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        BlockQ8_0 blk;
+        std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+        const float d = fromF16(blk.d);
+        for (int j = 0; j < kQK8_0; ++j)
+            y[b * kQK8_0 + j] = d * float(blk.qs[j]);
+    }
+}
+
+void decodeQ8_0(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockQ8_0);
+        std::uint16_t dh;
+        std::memcpy(&dh, p, 2);
+        const float d = fromF16(dh);
+        const auto* q = reinterpret_cast<const std::int8_t*>(p + 2);
+        float* yb = y + b * kQK8_0;
+#pragma omp simd
+        for (int j = 0; j < kQK8_0; ++j)
+            yb[j] = d * float(q[j]);
+    }
+}
+
+void codesQ8_0(const std::uint8_t* block, std::int32_t* c)
+{
+    const auto* q = reinterpret_cast<const std::int8_t*>(block + 2);
+    for (int j = 0; j < kQK8_0; ++j)
+        c[j] = q[j];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q4_0 and Q5_0 (symmetric, offset codes)
+
+template <int NMAX>  // 8 (Q4_0) or 16 (Q5_0)
+void symBlockRef(const float* xb, const float* wb, float& d, std::uint8_t* L)
+{
+    if (wb) {
+        d = search::symSearchRef(xb, wb, 32, NMAX, L);
+        return;
+    }
+    const float max = signedAbsMaxRef(xb, 32);
+    d = max / float(-NMAX);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; ++j)
+        L[j] = std::uint8_t(clampf(__builtin_roundevenf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
+}
+
+template <int NMAX>
+void symBlock(const float* xb, const float* wb, float& d, std::uint8_t* L)
+{
+    if (wb) {
+        d = search::symSearch<32>(xb, wb, NMAX, L);
+        return;
+    }
+    const float max = signedAbsMax<32>(xb);
+    d = max / float(-NMAX);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+#pragma omp simd
+    for (int j = 0; j < 32; ++j)
+        L[j] = std::uint8_t(clampf(__builtin_roundevenf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
+}
+
+template <bool kFast>
+void encodeQ4_0Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
+{
+    const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
+    float w[32];
+    for (std::int64_t b = 0; b < n / 32; ++b) {
+        const float* xb = x + b * 32;
+        if (imp)
+            importanceWeights(xb, imp + b * 32, 32, sigma2, w);
+        std::uint8_t L[32];
+        float d;
+        if constexpr (kFast)
+            symBlock<8>(xb, imp ? w : nullptr, d, L);
+        else
+            symBlockRef<8>(xb, imp ? w : nullptr, d, L);
+        BlockQ4_0 blk;
+        blk.d = toF16(d);
+        packNibbles32(L, blk.qs);
+        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+    }
+}
+
+template <bool kFast>
+void encodeQ5_0Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
+{
+    const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
+    float w[32];
+    for (std::int64_t b = 0; b < n / 32; ++b) {
+        const float* xb = x + b * 32;
+        if (imp)
+            importanceWeights(xb, imp + b * 32, 32, sigma2, w);
+        std::uint8_t L[32];
+        float d;
+        if constexpr (kFast)
+            symBlock<16>(xb, imp ? w : nullptr, d, L);
+        else
+            symBlockRef<16>(xb, imp ? w : nullptr, d, L);
+        BlockQ5_0 blk;
+        blk.d = toF16(d);
+        std::uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            blk.qs[j] = std::uint8_t((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
+            qh |= std::uint32_t(L[j] >> 4) << j;
+            qh |= std::uint32_t(L[j + 16] >> 4) << (j + 16);
+        }
+        std::memcpy(blk.qh, &qh, 4);
+        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+    }
+}
+
+void encodeQ4_0Ref(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ4_0Impl<false>(x, imp, n, dst); }
+void encodeQ4_0(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ4_0Impl<true>(x, imp, n, dst); }
+void encodeQ5_0Ref(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ5_0Impl<false>(x, imp, n, dst); }
+void encodeQ5_0(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ5_0Impl<true>(x, imp, n, dst); }
+
+void decodeQ4_0Ref(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        BlockQ4_0 blk;
+        std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+        const float d = fromF16(blk.d);
+        for (int j = 0; j < 32; ++j) {
+            const int q = j < 16 ? (blk.qs[j] & 0xF) : (blk.qs[j - 16] >> 4);
+            y[b * 32 + j] = d * float(q - 8);
+        }
+    }
+}
+
+void decodeQ4_0(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockQ4_0);
+        std::uint16_t dh;
+        std::memcpy(&dh, p, 2);
+        const float d = fromF16(dh);
+        const std::uint8_t* qs = p + 2;
+        float* yb = y + b * 32;
+#pragma omp simd
+        for (int j = 0; j < 16; ++j) {
+            yb[j] = d * float(int(qs[j] & 0xF) - 8);
+            yb[j + 16] = d * float(int(qs[j] >> 4) - 8);
+        }
+    }
+}
+
+void codesQ4_0(const std::uint8_t* block, std::int32_t* c)
+{
+    const std::uint8_t* qs = block + 2;
+    for (int j = 0; j < 16; ++j) {
+        c[j] = int(qs[j] & 0xF) - 8;
+        c[j + 16] = int(qs[j] >> 4) - 8;
+    }
+}
+
+void decodeQ5_0Ref(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        BlockQ5_0 blk;
+        std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+        std::uint32_t qh;
+        std::memcpy(&qh, blk.qh, 4);
+        const float d = fromF16(blk.d);
+        for (int j = 0; j < 32; ++j) {
+            const int lo = j < 16 ? (blk.qs[j] & 0xF) : (blk.qs[j - 16] >> 4);
+            const int q = lo | int(((qh >> j) & 1u) << 4);
+            y[b * 32 + j] = d * float(q - 16);
+        }
+    }
+}
+
+void decodeQ5_0(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockQ5_0);
+        std::uint16_t dh;
+        std::uint32_t qh;
+        std::memcpy(&dh, p, 2);
+        std::memcpy(&qh, p + 2, 4);
+        const float d = fromF16(dh);
+        const std::uint8_t* qs = p + 6;
+        float* yb = y + b * 32;
+#pragma omp simd
+        for (int j = 0; j < 16; ++j) {
+            const int h0 = int((qh >> j) & 1u) << 4, h1 = int((qh >> (j + 16)) & 1u) << 4;
+            yb[j] = d * float((int(qs[j] & 0xF) | h0) - 16);
+            yb[j + 16] = d * float((int(qs[j] >> 4) | h1) - 16);
+        }
+    }
+}
+
+void codesQ5_0(const std::uint8_t* block, std::int32_t* c)
+{
+    std::uint32_t qh;
+    std::memcpy(&qh, block + 2, 4);
+    const std::uint8_t* qs = block + 6;
+    for (int j = 0; j < 16; ++j) {
+        c[j] = (int(qs[j] & 0xF) | int(((qh >> j) & 1u) << 4)) - 16;
+        c[j + 16] = (int(qs[j] >> 4) | int(((qh >> (j + 16)) & 1u) << 4)) - 16;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q4_1 and Q5_1 (affine)
+
+template <int NMAX, bool kFast>
+void affineBlock(const float* xb, const float* wb, float& d, float& m, std::uint8_t* L)
+{
+    if (wb) {
+        constexpr float rmin = NMAX == 15 ? -1.0f : -0.5f;
+        constexpr int nstep = NMAX == 15 ? 20 : 15;
+        float theMin;
+        if constexpr (kFast)
+            d = search::affineSearch<32, 32>(xb, wb, NMAX, rmin, 0.1f, nstep, L, &theMin);
+        else
+            d = search::affineSearchRef(xb, wb, 32, NMAX, rmin, 0.1f, nstep, L, &theMin);
+        m = -theMin;
+        return;
+    }
+    float mn = xb[0], mx = xb[0];
+    if constexpr (kFast) {
+#pragma omp simd reduction(max : mx) reduction(min : mn)
+        for (int j = 0; j < 32; ++j) {
+            mn = std::min(mn, xb[j]);
+            mx = std::max(mx, xb[j]);
+        }
+    } else {
+        for (int j = 1; j < 32; ++j) {
+            mn = std::min(mn, xb[j]);
+            mx = std::max(mx, xb[j]);
+        }
+    }
+    d = (mx - mn) / float(NMAX);
+    m = mn;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+#pragma omp simd
+    for (int j = 0; j < 32; ++j)
+        L[j] = std::uint8_t(clampf(__builtin_roundevenf((xb[j] - mn) * id), 0.0f, float(NMAX)));
+}
+
+template <bool kFast>
+void encodeQ4_1Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
+{
+    const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
+    float w[32];
+    for (std::int64_t b = 0; b < n / 32; ++b) {
+        const float* xb = x + b * 32;
+        if (imp)
+            importanceWeights(xb, imp + b * 32, 32, sigma2, w);
+        std::uint8_t L[32];
+        float d, m;
+        affineBlock<15, kFast>(xb, imp ? w : nullptr, d, m, L);
+        BlockQ4_1 blk;
+        blk.d = toF16(d);
+        blk.m = toF16(m);
+        packNibbles32(L, blk.qs);
+        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+    }
+}
+
+template <bool kFast>
+void encodeQ5_1Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
+{
+    const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
+    float w[32];
+    for (std::int64_t b = 0; b < n / 32; ++b) {
+        const float* xb = x + b * 32;
+        if (imp)
+            importanceWeights(xb, imp + b * 32, 32, sigma2, w);
+        std::uint8_t L[32];
+        float d, m;
+        affineBlock<31, kFast>(xb, imp ? w : nullptr, d, m, L);
+        BlockQ5_1 blk;
+        blk.d = toF16(d);
+        blk.m = toF16(m);
+        std::uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            blk.qs[j] = std::uint8_t((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
+            qh |= std::uint32_t(L[j] >> 4) << j;
+            qh |= std::uint32_t(L[j + 16] >> 4) << (j + 16);
+        }
+        std::memcpy(blk.qh, &qh, 4);
+        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+    }
+}
+
+void encodeQ4_1Ref(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ4_1Impl<false>(x, imp, n, dst); }
+void encodeQ4_1(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ4_1Impl<true>(x, imp, n, dst); }
+void encodeQ5_1Ref(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ5_1Impl<false>(x, imp, n, dst); }
+void encodeQ5_1(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeQ5_1Impl<true>(x, imp, n, dst); }
+
+void decodeQ4_1Ref(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        BlockQ4_1 blk;
+        std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+        const float d = fromF16(blk.d), m = fromF16(blk.m);
+        for (int j = 0; j < 32; ++j) {
+            const int q = j < 16 ? (blk.qs[j] & 0xF) : (blk.qs[j - 16] >> 4);
+            y[b * 32 + j] = d * float(q) + m;
+        }
+    }
+}
+
+void decodeQ4_1(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockQ4_1);
+        std::uint16_t h[2];
+        std::memcpy(h, p, 4);
+        const float d = fromF16(h[0]), m = fromF16(h[1]);
+        const std::uint8_t* qs = p + 4;
+        float* yb = y + b * 32;
+#pragma omp simd
+        for (int j = 0; j < 16; ++j) {
+            yb[j] = d * float(qs[j] & 0xF) + m;
+            yb[j + 16] = d * float(qs[j] >> 4) + m;
+        }
+    }
+}
+
+void codesQ4_1(const std::uint8_t* block, std::int32_t* c)
+{
+    const std::uint8_t* qs = block + 4;
+    for (int j = 0; j < 16; ++j) {
+        c[j] = qs[j] & 0xF;
+        c[j + 16] = qs[j] >> 4;
+    }
+}
+
+void decodeQ5_1Ref(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        BlockQ5_1 blk;
+        std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+        std::uint32_t qh;
+        std::memcpy(&qh, blk.qh, 4);
+        const float d = fromF16(blk.d), m = fromF16(blk.m);
+        for (int j = 0; j < 32; ++j) {
+            const int lo = j < 16 ? (blk.qs[j] & 0xF) : (blk.qs[j - 16] >> 4);
+            const int q = lo | int(((qh >> j) & 1u) << 4);
+            y[b * 32 + j] = d * float(q) + m;
+        }
+    }
+}
+
+void decodeQ5_1(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockQ5_1);
+        std::uint16_t h[2];
+        std::uint32_t qh;
+        std::memcpy(h, p, 4);
+        std::memcpy(&qh, p + 4, 4);
+        const float d = fromF16(h[0]), m = fromF16(h[1]);
+        const std::uint8_t* qs = p + 8;
+        float* yb = y + b * 32;
+#pragma omp simd
+        for (int j = 0; j < 16; ++j) {
+            const int h0 = int((qh >> j) & 1u) << 4, h1 = int((qh >> (j + 16)) & 1u) << 4;
+            yb[j] = d * float(int(qs[j] & 0xF) | h0) + m;
+            yb[j + 16] = d * float(int(qs[j] >> 4) | h1) + m;
+        }
+    }
+}
+
+void codesQ5_1(const std::uint8_t* block, std::int32_t* c)
+{
+    std::uint32_t qh;
+    std::memcpy(&qh, block + 4, 4);
+    const std::uint8_t* qs = block + 8;
+    for (int j = 0; j < 16; ++j) {
+        c[j] = int(qs[j] & 0xF) | int(((qh >> j) & 1u) << 4);
+        c[j + 16] = int(qs[j] >> 4) | int(((qh >> (j + 16)) & 1u) << 4);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IQ4_NL
+
+// Midpoints between consecutive table values (exact in float), +inf past the end.
+struct Iq4Tables {
+    float values[16];
+    float mids[17];
+    std::int32_t binLut[32];  // number of midpoints < −128 + 8b (bins of width 8 over [−128, 128))
+};
+
+const Iq4Tables& iq4Tables()
+{
+    static const Iq4Tables t = [] {
+        Iq4Tables r{};
+        for (int k = 0; k < 16; ++k)
+            r.values[k] = float(kIq4NlValues[k]);
+        for (int k = 0; k < 15; ++k)
+            r.mids[k] = 0.5f * (r.values[k] + r.values[k + 1]);
+        r.mids[15] = r.mids[16] = INFINITY;
+        for (int b = 0; b < 32; ++b) {
+            const float start = -128.0f + 8.0f * float(b);
+            int c = 0;
+            while (c < 15 && r.mids[c] < start)
+                ++c;
+            r.binLut[b] = c;
+        }
+        return r;
+    }();
+    return t;
+}
+
+// Reference nearest index: the number of midpoints ≤ v (ties go to the upper entry, as ggml).
+inline int iq4IndexRef(float v)
+{
+    const Iq4Tables& t = iq4Tables();
+    return int(std::upper_bound(t.mids, t.mids + 15, v) - t.mids);
+}
+
+// Fast nearest index: bins of width 8 hold at most one midpoint (table gaps are ≥ 11).
+inline int iq4Index(const Iq4Tables& t, float v)
+{
+    const float f = clampf(std::floor((v + 128.0f) * 0.125f), 0.0f, 31.0f);
+    const int c = t.binLut[int(f)];
+    return c + (v >= t.mids[c] ? 1 : 0);
+}
+
+constexpr int kIq4Try = 7;
+constexpr int kIq4Lanes = 2 * kIq4Try + 2;  // base + 15 tries
+
+template <bool kFast>
+void encodeIq4NlImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
+{
+    const Iq4Tables& t = iq4Tables();
+    for (std::int64_t b = 0; b < n / 32; ++b) {
+        const float* xb = x + b * 32;
+        alignas(64) float w[32];
+        if (imp) {
+            float s = 0.0f;
+            for (int j = 0; j < 32; ++j)
+                s += xb[j] * xb[j];
+            importanceWeights(xb, imp + b * 32, 32, 2.0f * s / 32.0f, w);
+        } else {
+            for (int j = 0; j < 32; ++j)
+                w[j] = xb[j] * xb[j];
+        }
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        const float max = kFast ? signedAbsMax<32>(xb) : signedAbsMaxRef(xb, 32);
+        float d = 0.0f;
+        if (amax >= search::kGroupEps) {
+            alignas(64) float id[kIq4Lanes];
+            alignas(64) float sqx[kIq4Lanes] = {};
+            alignas(64) float sq2[kIq4Lanes] = {};
+            id[0] = 1.0f / (-max / t.values[0]);
+            for (int k = -kIq4Try; k <= kIq4Try; ++k)
+                id[k + kIq4Try + 1] = (float(k) + t.values[0]) / max;
+            if constexpr (kFast) {
+                for (int j = 0; j < 32; ++j) {
+                    const float xj = xb[j], wj = w[j];
+#pragma omp simd
+                    for (int c = 0; c < kIq4Lanes; ++c) {
+                        const float q = t.values[iq4Index(t, id[c] * xj)];
+                        sqx[c] += wj * q * xj;
+                        sq2[c] += wj * q * q;
+                    }
+                }
+            } else {
+                for (int c = 0; c < kIq4Lanes; ++c)
+                    for (int j = 0; j < 32; ++j) {
+                        const float q = t.values[iq4IndexRef(id[c] * xb[j])];
+                        sqx[c] += w[j] * q * xb[j];
+                        sq2[c] += w[j] * q * q;
+                    }
+            }
+            d = sqx[0] / sq2[0];
+            float best = d * sqx[0];
+            for (int c = 1; c < kIq4Lanes; ++c)
+                if (sq2[c] > 0.0f && sqx[c] * sqx[c] > best * sq2[c]) {
+                    d = sqx[c] / sq2[c];
+                    best = d * sqx[c];
+                }
+        }
+        BlockIq4Nl blk;
+        blk.d = toF16(d);
+        const float idf = d != 0.0f ? 1.0f / d : 0.0f;
+        std::uint8_t L[32];
+        for (int j = 0; j < 32; ++j)
+            L[j] = std::uint8_t(kFast ? iq4Index(t, idf * xb[j]) : iq4IndexRef(idf * xb[j]));
+        packNibbles32(L, blk.qs);
+        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+    }
+}
+
+void encodeIq4NlRef(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeIq4NlImpl<false>(x, imp, n, dst); }
+void encodeIq4Nl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst) { encodeIq4NlImpl<true>(x, imp, n, dst); }
+
+void decodeIq4NlRef(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        BlockIq4Nl blk;
+        std::memcpy(&blk, src + b * sizeof blk, sizeof blk);
+        const float d = fromF16(blk.d);
+        for (int j = 0; j < 32; ++j) {
+            const int q = j < 16 ? (blk.qs[j] & 0xF) : (blk.qs[j - 16] >> 4);
+            y[b * 32 + j] = d * float(kIq4NlValues[q]);
+        }
+    }
+}
+
+void decodeIq4Nl(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    const Iq4Tables& t = iq4Tables();
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockIq4Nl);
+        std::uint16_t dh;
+        std::memcpy(&dh, p, 2);
+        const float d = fromF16(dh);
+        const std::uint8_t* qs = p + 2;
+        float* yb = y + b * 32;
+#pragma omp simd
+        for (int j = 0; j < 16; ++j) {
+            yb[j] = d * t.values[qs[j] & 0xF];
+            yb[j + 16] = d * t.values[qs[j] >> 4];
+        }
+    }
+}
+
+void codesIq4Nl(const std::uint8_t* block, std::int32_t* c)
+{
+    const std::uint8_t* qs = block + 2;
+    for (int j = 0; j < 16; ++j) {
+        c[j] = qs[j] & 0xF;
+        c[j + 16] = qs[j] >> 4;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const RowKernels kKernels[] = {
+    {Format::Q8_0, 32, sizeof(BlockQ8_0), &encodeQ8_0, &encodeQ8_0Ref, &decodeQ8_0, &decodeQ8_0Ref, &codesQ8_0},
+    {Format::Q4_0, 32, sizeof(BlockQ4_0), &encodeQ4_0, &encodeQ4_0Ref, &decodeQ4_0, &decodeQ4_0Ref, &codesQ4_0},
+    {Format::Q4_1, 32, sizeof(BlockQ4_1), &encodeQ4_1, &encodeQ4_1Ref, &decodeQ4_1, &decodeQ4_1Ref, &codesQ4_1},
+    {Format::Q5_0, 32, sizeof(BlockQ5_0), &encodeQ5_0, &encodeQ5_0Ref, &decodeQ5_0, &decodeQ5_0Ref, &codesQ5_0},
+    {Format::Q5_1, 32, sizeof(BlockQ5_1), &encodeQ5_1, &encodeQ5_1Ref, &decodeQ5_1, &decodeQ5_1Ref, &codesQ5_1},
+    {Format::IQ4_NL, 32, sizeof(BlockIq4Nl), &encodeIq4Nl, &encodeIq4NlRef, &decodeIq4Nl, &decodeIq4NlRef,
+     &codesIq4Nl},
+};
+
+float scaleAtFront(const std::uint8_t* block, float)
+{
+    std::uint16_t dh;
+    std::memcpy(&dh, block, 2);
+    return fromF16(dh);
+}
+
+} // namespace
+
+std::span<const RowKernels> ggufLegacyKernels()
+{
+    return kKernels;
+}
+
+// ---- traits rows ------------------------------------------------------------------------------
+
+namespace {
+
+template <Format F>
+const RowKernels& kernelsOf()
+{
+    for (const auto& k : kKernels)
+        if (k.format == F)
+            return k;
+    return kKernels[0];
+}
+
+template <Format F>
+Result<QuantResult> quantizeLegacy(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt, TaskContext& ctx)
+{
+    const RowKernels& k = kernelsOf<F>();
+    BlockCodec c;
+    c.blockSize = k.blockSize;
+    c.blockBytes = k.blockBytes;
+    c.encodeRow = [](const float* xr, const float* imp, std::int64_t n, std::uint8_t* dst, float) {
+        kernelsOf<F>().encode(xr, imp, n, dst);
+    };
+    c.decodeRow = [](const std::uint8_t* src, std::int64_t nb, float* y, float) { kernelsOf<F>().decode(src, nb, y); };
+    c.blockCodes = k.codes;
+    c.blockScale = &scaleAtFront;
+    return quantizeRows(x, spec, opt, ctx, c, formatTraits(F).name);
+}
+
+template <Format F>
+Result<void> validateLegacy(const QuantSpec&, const Shape& shape)
+{
+    return validateRows(shape, 32, formatTraits(F).name);
+}
+
+template <Format F>
+void decodeLegacy(const std::uint8_t* src, std::int64_t nb, float* y)
+{
+    kernelsOf<F>().decode(src, nb, y);
+}
+
+constexpr unsigned kAllGranularities = granularityBit(GranularityKind::Tensor) |
+                                       granularityBit(GranularityKind::Channel) | granularityBit(GranularityKind::Group);
+
+template <Format F>
+FormatTraits legacyRow(std::string_view name, std::string_view display, int bits, int ggufType, bool importance,
+                       std::string_view description, std::string_view formula)
+{
+    const RowKernels& k = kernelsOf<F>();
+    return FormatTraits{F, name, display, FormatFamily::GgufBlock, bits, bits, bits, importance ? unsigned(kParamImportance) : 0u,
+                        kAllGranularities, k.blockSize, k.blockBytes, ggufType, description, formula, &validateLegacy<F>,
+                        &blockBitsPerWeight, &quantizeLegacy<F>, &blockLevels, &decodeLegacy<F>};
+}
+
+} // namespace
+
+void appendGgufLegacyFormats(std::vector<FormatTraits>& table)
+{
+    table.push_back(legacyRow<Format::Q8_0>("q8_0", "Q8_0", 8, ggml_type::kQ8_0, false,
+                                            "GGUF: blocks of 32, 8-bit codes, fp16 scale (amax / 127)", "8 + 16/32"));
+    table.push_back(legacyRow<Format::Q4_0>("q4_0", "Q4_0", 4, ggml_type::kQ4_0, true,
+                                            "GGUF: blocks of 32, 4-bit codes − 8, fp16 scale", "4 + 16/32"));
+    table.push_back(legacyRow<Format::Q4_1>("q4_1", "Q4_1", 4, ggml_type::kQ4_1, true,
+                                            "GGUF: blocks of 32, 4-bit codes, fp16 scale and minimum", "4 + 32/32"));
+    table.push_back(legacyRow<Format::Q5_0>("q5_0", "Q5_0", 5, ggml_type::kQ5_0, true,
+                                            "GGUF: blocks of 32, 5-bit codes − 16, fp16 scale", "5 + 16/32"));
+    table.push_back(legacyRow<Format::Q5_1>("q5_1", "Q5_1", 5, ggml_type::kQ5_1, true,
+                                            "GGUF: blocks of 32, 5-bit codes, fp16 scale and minimum", "5 + 32/32"));
+    table.push_back(legacyRow<Format::IQ4_NL>("iq4_nl", "IQ4_NL", 4, ggml_type::kIQ4_NL, true,
+                                              "GGUF: blocks of 32, 4-bit indices into a fixed non-linear table, fp16 scale",
+                                              "4 + 16/32"));
+}
+
+} // namespace ql

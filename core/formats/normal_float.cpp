@@ -1,0 +1,150 @@
+#include "core/formats/normal_float.h"
+
+#include "core/formats/format_driver.h"
+#include "core/quant/int_quant.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+
+namespace ql {
+
+const float kNf4Levels[16] = {-1.0f,
+                              -0.6961928009986877f,
+                              -0.5250730514526367f,
+                              -0.39491748809814453f,
+                              -0.28444138169288635f,
+                              -0.18477343022823334f,
+                              -0.09105003625154495f,
+                              0.0f,
+                              0.07958029955625534f,
+                              0.16093020141124725f,
+                              0.24611230194568634f,
+                              0.33791524171829224f,
+                              0.44070982933044434f,
+                              0.5626170039176941f,
+                              0.7229568362236023f,
+                              1.0f};
+
+namespace {
+
+struct Nf4Mids {
+    float m[15];
+};
+
+const Nf4Mids& nf4Mids()
+{
+    static const Nf4Mids t = [] {
+        Nf4Mids r{};
+        for (int k = 0; k < 15; ++k)
+            r.m[k] = 0.5f * (kNf4Levels[k] + kNf4Levels[k + 1]);
+        return r;
+    }();
+    return t;
+}
+
+} // namespace
+
+int nf4IndexRef(float v)
+{
+    const Nf4Mids& t = nf4Mids();
+    return int(std::upper_bound(t.m, t.m + 15, v) - t.m);
+}
+
+void encodeNf4Ref(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat)
+{
+    for (std::int64_t i = 0; i < n; ++i) {
+        const int c = nf4IndexRef(x[i] / scale);
+        codes[i] = std::uint8_t(c);
+        xhat[i] = scale * kNf4Levels[c];
+    }
+}
+
+void encodeNf4(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat)
+{
+    const Nf4Mids& t = nf4Mids();
+    float mids[15];
+    std::copy(t.m, t.m + 15, mids);
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float v = x[i] / scale;
+        int c = 0;
+        for (int k = 0; k < 15; ++k)
+            c += v >= mids[k] ? 1 : 0;
+        codes[i] = std::uint8_t(c);
+        xhat[i] = scale * kNf4Levels[c];
+    }
+}
+
+namespace {
+
+void nf4Fit(const float* x, std::int64_t n, const QuantSpec&, SegmentFit& fit, bool)
+{
+    const float amax = finiteAbsMax(x, n);
+    fit.range = ClipRange{-amax, amax};
+    fit.scale = amax > 0.0f ? amax : 1.0f;
+}
+
+void nf4Encode(const float* x, std::int64_t n, const QuantSpec&, const SegmentFit& fit, std::int32_t* codes, float* xhat)
+{
+    std::uint8_t c[1024];
+    float clean[1024];
+    for (std::int64_t b = 0; b < n; b += 1024) {
+        const std::int64_t len = std::min<std::int64_t>(1024, n - b);
+        bool allFinite = true;
+        for (std::int64_t i = 0; i < len; ++i) {
+            const bool fin = std::fabs(x[b + i]) <= FLT_MAX;
+            clean[i] = fin ? x[b + i] : 0.0f;
+            allFinite = allFinite && fin;
+        }
+        encodeNf4(clean, len, fit.scale, c, xhat + b);
+        for (std::int64_t i = 0; i < len; ++i) {
+            const bool fin = allFinite || std::fabs(x[b + i]) <= FLT_MAX;
+            if (!fin)
+                xhat[b + i] = x[b + i];
+            if (codes)
+                codes[b + i] = fin ? c[i] : 7;
+        }
+    }
+}
+
+Result<QuantResult> quantizeNf4(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt, TaskContext& ctx)
+{
+    ElementCodec c;
+    c.fit = &nf4Fit;
+    c.encode = &nf4Encode;
+    return quantizeSegments(x, spec, opt, ctx, c);
+}
+
+double nf4Bits(const QuantSpec& spec, const Shape& shape)
+{
+    auto L = makeLayout(shape, spec.granularity);
+    const double segN = L && L->segmentSize > 0 ? double(L->segmentSize) : 1.0;
+    return 4.0 + scaleStorageBits(spec.scaleStorage) / segN;
+}
+
+std::vector<double> nf4Levels(const QuantResult& r, std::int64_t segment)
+{
+    std::vector<double> out;
+    if (segment < 0 || segment >= std::int64_t(r.scales.size()))
+        return out;
+    for (float l : kNf4Levels)
+        out.push_back(double(r.scales[segment]) * l);
+    return out;
+}
+
+} // namespace
+
+void appendNormalFloatFormats(std::vector<FormatTraits>& table)
+{
+    FormatTraits t{Format::NF4, "nf4", "NF4", FormatFamily::NormalFloat, 4, 4, 4,
+                   kParamGranularity | kParamGroupSize | kParamScaleStorage,
+                   granularityBit(GranularityKind::Tensor) | granularityBit(GranularityKind::Group), 0, 0, -1,
+                   "NormalFloat 4-bit (QLoRA): 16 fixed levels times the group absmax; int8 scale storage = double "
+                   "quantization",
+                   "4 + scale bits / group (int8: 8 + 32/256)", nullptr, &nf4Bits, &quantizeNf4, &nf4Levels, nullptr};
+    t.defaultGroupSize = 64;
+    table.push_back(t);
+}
+
+} // namespace ql
