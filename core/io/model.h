@@ -60,6 +60,19 @@ public:
     /// Reads tensor `index` as float32 in logicalShape. Errors name the file and tensor.
     virtual Result<Tensor> readTensor(std::size_t index, TaskContext& ctx = TaskContext::none()) const = 0;
 
+    /// Reads `count` consecutive elements of tensor `index`, in row-major order of logicalShape starting at
+    /// element `first`, as float32 into `dst` (room for `count` floats). This is the chunked path for
+    /// tensors larger than a memory budget. The default implementation reads the whole tensor;
+    /// readers override it to touch only the requested part. Errors: InvalidArgument (range outside the
+    /// tensor), Unsupported (a type that cannot be decoded), plus the reader's own.
+    virtual Result<void> readElements(std::size_t index, std::int64_t first, std::int64_t count, float* dst,
+                                      TaskContext& ctx = TaskContext::none()) const;
+
+    /// The tensor's bytes exactly as stored (memory-mapped; valid while the model lives), for exporters
+    /// that copy data unchanged. Unsupported for storage that is not one contiguous mapped range
+    /// (compressed .npz members, HDF5 chunked datasets).
+    virtual Result<std::pair<const std::uint8_t*, std::size_t>> rawData(std::size_t index) const;
+
     /// Index of a tensor by exact name.
     std::optional<std::size_t> find(const std::string& name) const;
     std::int64_t parameterCount() const;
@@ -71,5 +84,13 @@ using ModelPtr = std::shared_ptr<const Model>;
 /// Opens any supported model file, choosing the reader by content (magic) and extension.
 /// Sharded safetensors: opening the index JSON or any shard opens the whole checkpoint.
 Result<ModelPtr> openModel(const std::string& path, TaskContext& ctx = TaskContext::none());
+
+/// Opens a model held in memory (`size` bytes at `data`, which must outlive the model) as `format`.
+/// `name` stands in for the file name in errors. Used by fuzzing and tests; sharded checkpoints
+/// need files. Same checks and errors as openModel.
+Result<ModelPtr> openModelFromMemory(const void* data, std::size_t size, FileFormat format, const std::string& name);
+
+/// Guesses the format of a file from its first bytes and its name (no validation).
+std::optional<FileFormat> detectFileFormat(const std::uint8_t* head, std::size_t size, const std::string& path);
 
 } // namespace ql

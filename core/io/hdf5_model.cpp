@@ -1,0 +1,387 @@
+// HDF5 reader through the HDF5 C library: every numeric dataset is a tensor named by its path.
+// Keras .h5 files (model_weights group, "layer/layer/kernel:0" names) get Keras layer grouping and
+// axis conventions. HDF5's own error printing is silenced; its error stack becomes our message.
+
+#include "core/io/io_util.h"
+#include "core/io/model_impl.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+namespace ql::io_detail {
+
+namespace {
+
+constexpr std::size_t kMaxDatasets = std::size_t(1) << 18;
+constexpr std::size_t kMaxObjectsVisited = std::size_t(1) << 20;
+constexpr int kMaxAttributes = 64;
+constexpr std::size_t kMaxAttrText = 400;
+// A dataset may claim more data than the file holds (fill values, compression), but not absurdly more.
+constexpr std::uint64_t kMaxExpansion = 1100;
+constexpr std::uint64_t kExpansionSlack = std::uint64_t(256) << 20;
+
+// One lock for every HDF5 call: the library serialises internally anyway, and our error capture
+// (silence + walk the per-thread error stack) must not interleave.
+std::recursive_mutex& hdf5Mutex()
+{
+    static std::recursive_mutex m;
+    return m;
+}
+
+void silenceHdf5()
+{
+    // Per thread in thread-safe builds: done before every batch of calls.
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+herr_t collectError(unsigned n, const H5E_error2_t* e, void* data)
+{
+    auto* msgs = static_cast<std::vector<std::string>*>(data);
+    if (msgs->size() < 8 && e && e->desc && *e->desc)
+        msgs->push_back(e->desc);
+    (void)n;
+    return 0;
+}
+
+/// The current HDF5 error stack as one Error (the stack is cleared).
+Error hdf5Error(const std::string& what, ErrorCode fallback = ErrorCode::Corrupt)
+{
+    std::vector<std::string> msgs;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collectError, &msgs);
+    H5Eclear2(H5E_DEFAULT);
+    std::string text = what;
+    if (!msgs.empty()) {
+        text += " (HDF5: " + msgs.front();
+        if (msgs.size() > 1)
+            text += "; " + msgs.back();
+        text += ")";
+    }
+    ErrorCode code = fallback;
+    for (const auto& m : msgs)
+        if (m.find("truncated") != std::string::npos || m.find("eof") != std::string::npos ||
+            m.find("EOF") != std::string::npos)
+            code = ErrorCode::Truncated;
+    return makeError(code, text);
+}
+
+struct Hid {
+    hid_t id = H5I_INVALID_HID;
+    herr_t (*close)(hid_t) = nullptr;
+    Hid() = default;
+    Hid(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+    Hid(const Hid&) = delete;
+    Hid& operator=(const Hid&) = delete;
+    Hid(Hid&& o) noexcept : id(o.id), close(o.close) { o.id = H5I_INVALID_HID; }
+    ~Hid()
+    {
+        if (id >= 0 && close)
+            close(id);
+    }
+    bool ok() const { return id >= 0; }
+};
+
+std::string attributeText(hid_t attr)
+{
+    Hid type(H5Aget_type(attr), H5Tclose);
+    Hid space(H5Aget_space(attr), H5Sclose);
+    if (!type.ok() || !space.ok())
+        return "?";
+    const int rank = H5Sget_simple_extent_ndims(space.id);
+    if (rank < 0 || rank > 8)
+        return "?";
+    const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+    if (n < 0 || n > (1 << 20))
+        return std::to_string(n).append(" values");
+    const H5T_class_t cls = H5Tget_class(type.id);
+    std::string out;
+    if (cls == H5T_STRING) {
+        if (H5Tis_variable_str(type.id) > 0) {
+            std::vector<char*> ptrs(std::size_t(n), nullptr);
+            Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
+            H5Tset_size(mem.id, H5T_VARIABLE);
+            if (H5Aread(attr, mem.id, ptrs.data()) < 0)
+                return "?";
+            for (std::size_t k = 0; k < ptrs.size(); ++k) {
+                if (out.size() < kMaxAttrText) {
+                    if (k)
+                        out += ", ";
+                    out += ptrs[k] ? ptrs[k] : "";
+                }
+            }
+            H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, ptrs.data());
+        } else {
+            const std::size_t sz = H5Tget_size(type.id);
+            if (sz == 0 || sz > (1 << 16) || sz * std::size_t(n) > (std::size_t(1) << 24))
+                return "?";
+            std::vector<char> buf(sz * std::size_t(n) + 1, 0);
+            Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
+            H5Tset_size(mem.id, sz);
+            if (H5Aread(attr, mem.id, buf.data()) < 0)
+                return "?";
+            for (hssize_t k = 0; k < n && out.size() < kMaxAttrText; ++k) {
+                const char* s = buf.data() + std::size_t(k) * sz;
+                if (k)
+                    out += ", ";
+                out.append(s, strnlen(s, sz));
+            }
+        }
+    } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+        std::vector<double> v(std::size_t(std::min<hssize_t>(n, 1 << 20)));
+        if (H5Aread(attr, H5T_NATIVE_DOUBLE, v.data()) < 0)
+            return "?";
+        char buf[40];
+        for (std::size_t k = 0; k < v.size() && k < 16; ++k) {
+            std::snprintf(buf, sizeof buf, "%.9g", v[k]);
+            if (k)
+                out += ", ";
+            out += buf;
+        }
+        if (v.size() > 16)
+            out += ", ... (" + std::to_string(v.size()) + " values)";
+        if (n != 1)
+            out = "[" + out + "]";
+    } else {
+        return "(non-numeric attribute)";
+    }
+    H5Eclear2(H5E_DEFAULT);
+    if (out.size() > kMaxAttrText)
+        out = out.substr(0, kMaxAttrText) + "...";
+    return isValidUtf8(out) ? printableName(out, kMaxAttrText + 3) : "(not UTF-8)";
+}
+
+herr_t collectAttribute(hid_t loc, const char* name, const H5A_info_t*, void* data)
+{
+    auto* out = static_cast<std::vector<std::pair<std::string, std::string>>*>(data);
+    if (out->size() >= std::size_t(kMaxAttributes))
+        return 1;
+    Hid attr(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+    if (!attr.ok()) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
+    out->emplace_back(printableName(name), attributeText(attr.id));
+    return 0;
+}
+
+std::vector<std::pair<std::string, std::string>> attributesOf(hid_t obj)
+{
+    std::vector<std::pair<std::string, std::string>> out;
+    hsize_t idx = 0;
+    if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, collectAttribute, &out) < 0)
+        H5Eclear2(H5E_DEFAULT);
+    return out;
+}
+
+struct DatasetEntry {
+    std::string path;
+};
+
+struct VisitState {
+    std::vector<std::string> datasets;
+    std::size_t visited = 0;
+    bool tooMany = false;
+};
+
+herr_t visitObject(hid_t, const char* name, const H5O_info_t* info, void* data)
+{
+    auto* st = static_cast<VisitState*>(data);
+    if (++st->visited > kMaxObjectsVisited || st->datasets.size() >= kMaxDatasets) {
+        st->tooMany = true;
+        return 1;
+    }
+    if (info->type == H5O_TYPE_DATASET)
+        st->datasets.emplace_back(name);
+    return 0;
+}
+
+std::optional<DType> dtypeOfHdf5(hid_t type, std::string& typeName)
+{
+    const H5T_class_t cls = H5Tget_class(type);
+    const std::size_t size = H5Tget_size(type);
+    if (cls == H5T_FLOAT) {
+        typeName = "float" + std::to_string(size * 8);
+        if (size == 2)
+            return DType::F16;
+        if (size == 4)
+            return DType::F32;
+        if (size == 8)
+            return DType::F64;
+        return std::nullopt;
+    }
+    if (cls == H5T_INTEGER) {
+        const bool isSigned = H5Tget_sign(type) == H5T_SGN_2;
+        typeName = std::string(isSigned ? "int" : "uint") + std::to_string(size * 8);
+        if (isSigned) {
+            if (size == 1)
+                return DType::I8;
+            if (size == 2)
+                return DType::I16;
+            if (size == 4)
+                return DType::I32;
+            if (size == 8)
+                return DType::I64;
+        } else if (size == 1) {
+            return DType::U8;
+        }
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+class Hdf5Model : public ModelBase {
+public:
+    ~Hdf5Model() override
+    {
+        std::lock_guard lock(hdf5Mutex());
+        if (m_fileId >= 0)
+            H5Fclose(m_fileId);
+    }
+
+    Result<Tensor> readTensor(std::size_t index, TaskContext& ctx) const override
+    {
+        QL_TRY(checkReadable(index));
+        if (ctx.cancelled())
+            return makeError(ErrorCode::Cancelled, "cancelled", where(index));
+        const TensorInfo& t = m_tensors[index];
+        if (std::uint64_t(t.bytes) > m_fileSize * kMaxExpansion + kExpansionSlack)
+            return makeError(ErrorCode::TooLarge,
+                             "claims " + humanBytes(std::uint64_t(t.bytes)) + " of data in a file of " +
+                                 humanBytes(m_fileSize),
+                             where(index));
+        auto out = allocate(index);
+        if (!out)
+            return std::move(out).error();
+        std::lock_guard lock(hdf5Mutex());
+        silenceHdf5();
+        Hid ds(H5Dopen2(m_fileId, m_paths[index].c_str(), H5P_DEFAULT), H5Dclose);
+        if (!ds.ok())
+            return hdf5Error("cannot open the dataset").within(where(index));
+        if (t.numel > 0 && H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data.data()) < 0)
+            return hdf5Error("cannot read the dataset").within(where(index));
+        return out;
+    }
+
+    hid_t m_fileId = H5I_INVALID_HID;
+    std::uint64_t m_fileSize = 0;
+    std::vector<std::string> m_paths;  ///< HDF5 paths, parallel to m_tensors
+    MappedFilePtr m_image;             ///< keeps an in-memory image alive
+};
+
+} // namespace
+
+Result<ModelPtr> openHdf5File(const std::string& path, const MappedFilePtr& image)
+{
+    std::lock_guard lock(hdf5Mutex());
+    silenceHdf5();
+    auto m = std::make_shared<Hdf5Model>();
+    m->m_format = FileFormat::Hdf5;
+    m->m_path = path;
+    m->m_files = {path};
+    if (image) {
+        if (image->size() < 8)
+            return makeError(ErrorCode::Truncated, "file is too short for HDF5", path);
+        Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+        if (!fapl.ok() || H5Pset_fapl_core(fapl.id, 1 << 16, 0) < 0 ||
+            H5Pset_file_image(fapl.id, const_cast<std::uint8_t*>(image->data()), image->size()) < 0)
+            return hdf5Error("cannot set up an in-memory HDF5 file", ErrorCode::Internal).within(path);
+        m->m_fileId = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.id);
+        m->m_fileSize = image->size();
+        m->m_image = image;
+    } else {
+        auto f = MappedFile::open(path);  // existence and size (the mapping itself is not used)
+        if (!f)
+            return std::move(f).error();
+        m->m_fileSize = (*f)->size();
+        if (m->m_fileSize < 8)
+            return makeError(ErrorCode::Truncated, "file is too short for HDF5", path);
+        m->m_fileId = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    }
+    if (m->m_fileId < 0)
+        return hdf5Error("not a readable HDF5 file").within(path);
+
+    Hid root(H5Gopen2(m->m_fileId, "/", H5P_DEFAULT), H5Gclose);
+    if (!root.ok())
+        return hdf5Error("cannot open the root group").within(path);
+    m->m_metadata = attributesOf(root.id);
+    bool keras = false;
+    for (const auto& [k, v] : m->m_metadata)
+        if (k == "keras_version" || k == "layer_names" || k == "backend")
+            keras = true;
+    if (H5Lexists(root.id, "model_weights", H5P_DEFAULT) > 0) {
+        keras = true;
+        Hid mw(H5Gopen2(root.id, "model_weights", H5P_DEFAULT), H5Gclose);
+        if (mw.ok())
+            for (auto& kv : attributesOf(mw.id))
+                m->m_metadata.emplace_back("model_weights." + kv.first, kv.second);
+    }
+    H5Eclear2(H5E_DEFAULT);
+
+    VisitState vs;
+    if (H5Ovisit2(m->m_fileId, H5_INDEX_NAME, H5_ITER_INC, visitObject, &vs, H5O_INFO_BASIC) < 0)
+        return hdf5Error("cannot walk the file's groups").within(path);
+    if (vs.tooMany)
+        return makeError(ErrorCode::TooLarge, "more than " + std::to_string(kMaxDatasets) + " datasets or " +
+                                                  std::to_string(kMaxObjectsVisited) + " objects",
+                         path);
+    for (const std::string& p : vs.datasets) {
+        if (!isValidUtf8(p))
+            return makeError(ErrorCode::Corrupt, "a dataset name is not valid UTF-8", path);
+        const std::string where = tensorWhere(path, p);
+        Hid ds(H5Dopen2(m->m_fileId, p.c_str(), H5P_DEFAULT), H5Dclose);
+        if (!ds.ok())
+            return hdf5Error("cannot open the dataset").within(where);
+        Hid type(H5Dget_type(ds.id), H5Tclose);
+        Hid space(H5Dget_space(ds.id), H5Sclose);
+        if (!type.ok() || !space.ok())
+            return hdf5Error("cannot read the dataset's type or shape").within(where);
+        const H5T_class_t cls = H5Tget_class(type.id);
+        if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+            continue;  // strings, compounds, references: not tensors
+        const H5S_class_t scls = H5Sget_simple_extent_type(space.id);
+        if (scls == H5S_NULL)
+            continue;
+        const int rank = H5Sget_simple_extent_ndims(space.id);
+        if (rank < 0)
+            return hdf5Error("cannot read the dataset's shape").within(where);
+        if (std::size_t(rank) > kMaxRank)
+            return makeError(ErrorCode::TooLarge, "rank " + std::to_string(rank) + " exceeds the limit", where);
+        hsize_t dims[H5S_MAX_RANK];
+        if (H5Sget_simple_extent_dims(space.id, dims, nullptr) < 0)
+            return hdf5Error("cannot read the dataset's shape").within(where);
+        TensorInfo t;
+        t.name = p;
+        for (int d = 0; d < rank; ++d) {
+            if (dims[d] > hsize_t(kMaxElements))
+                return makeError(ErrorCode::TooLarge, "dimension " + std::to_string(dims[d]) + " is absurd", where);
+            t.shape.push_back(static_cast<std::int64_t>(dims[d]));
+        }
+        auto n = checkedNumel(t.shape);
+        if (!n)
+            return std::move(n).error().within(where);
+        t.logicalShape = t.shape;
+        t.numel = *n;
+        t.dtype = dtypeOfHdf5(type.id, t.storedTypeName);
+        const std::size_t es = H5Tget_size(type.id);
+        if (es == 0 || es > 16)
+            return makeError(ErrorCode::Corrupt, "element size " + std::to_string(es) + " is not a number's", where);
+        t.bytes = t.numel * static_cast<std::int64_t>(es);
+        t.storedBitsPerWeight = 8.0 * double(es);
+        Hid dcpl(H5Dget_create_plist(ds.id), H5Pclose);
+        if (dcpl.ok() && H5Pget_nfilters(dcpl.id) > 0)
+            t.note = "compressed (" + std::to_string(H5Dget_storage_size(ds.id)) + " bytes stored)";
+        for (auto& kv : attributesOf(ds.id))
+            t.attributes.insert(std::move(kv));
+        describeTensor(t, keras ? NameConvention::Keras : NameConvention::Path);
+        m->m_tensors.push_back(std::move(t));
+        m->m_paths.push_back(p);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return ModelPtr(std::move(m));
+}
+
+} // namespace ql::io_detail
