@@ -1,0 +1,60 @@
+#pragma once
+// Document: the open model, its QuantPlan and the undo stack of plan edits.
+
+#include "core/io/model.h"
+#include "core/quant/plan.h"
+
+#include <QObject>
+#include <QString>
+#include <QUndoStack>
+
+#include <optional>
+
+namespace ql {
+
+/// The spec a tensor gets under a plan, after fitting it to the tensor's shape.
+struct ResolvedSpec {
+    std::optional<QuantSpec> spec;  ///< nullopt: skipped (kept as stored) or not decodable
+    bool skipped = false;
+    bool fallback = false;          ///< the plan's spec did not fit this shape; `spec` is the fallback
+    QString note;                   ///< why a fallback or skip happened
+};
+
+/// Resolves a plan for one tensor. The default spec's channel axis follows the tensor's own
+/// output-channel axis (Keras Dense → 1); a spec that does not fit the shape (group size not
+/// dividing, axis out of range) falls back to per-channel, then per-tensor, with a note.
+ResolvedSpec resolveSpec(const QuantPlan& plan, const TensorInfo& info);
+
+class Document : public QObject {
+    Q_OBJECT
+public:
+    explicit Document(QObject* parent = nullptr);
+
+    /// Replaces the model (and plan); clears the undo stack.
+    void setModel(ModelPtr model, const QString& path, const QuantPlan& plan);
+    void close();
+    const ModelPtr& model() const { return m_model; }
+    bool hasModel() const { return static_cast<bool>(m_model); }
+    QString path() const { return m_path; }
+
+    const QuantPlan& plan() const { return m_plan; }
+    /// Pushes a plan change on the undo stack (no-op if unchanged).
+    void changePlan(const QuantPlan& next, const QString& text);
+    /// Sets the plan without an undo entry (used by the undo commands).
+    void setPlanDirect(const QuantPlan& plan);
+
+    QUndoStack* undoStack() { return &m_undo; }
+    ResolvedSpec specFor(std::size_t tensorIndex) const;
+
+signals:
+    void modelChanged();
+    void planChanged();
+
+private:
+    ModelPtr m_model;
+    QString m_path;
+    QuantPlan m_plan;
+    QUndoStack m_undo;
+};
+
+} // namespace ql

@@ -1,0 +1,105 @@
+#include "app/model_loader.h"
+
+#include "core/io/npy.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <memory>
+
+namespace ql {
+
+namespace {
+
+class SingleTensorModel final : public Model {
+public:
+    SingleTensorModel(std::string path, std::string name, Tensor t) : m_path(std::move(path)), m_tensor(std::move(t))
+    {
+        m_files.push_back(m_path);
+        TensorInfo info;
+        info.name = std::move(name);
+        info.shape = m_tensor.shape;
+        info.logicalShape = m_tensor.shape;
+        info.dtype = DType::F32;
+        info.storedTypeName = "float32";
+        info.storedBitsPerWeight = 32.0;
+        info.numel = m_tensor.numel();
+        info.bytes = info.numel * 4;
+        info.role = m_tensor.shape.size() >= 2 ? TensorRole::Weight : TensorRole::Other;
+        m_infos.push_back(std::move(info));
+    }
+    FileFormat format() const override { return FileFormat::Npy; }
+    const std::string& path() const override { return m_path; }
+    const std::vector<std::string>& files() const override { return m_files; }
+    const std::vector<TensorInfo>& tensors() const override { return m_infos; }
+    const std::vector<std::pair<std::string, std::string>>& metadata() const override { return m_meta; }
+    Result<Tensor> readTensor(std::size_t index, TaskContext&) const override
+    {
+        if (index != 0)
+            return makeError(ErrorCode::NotFound, "no tensor with index " + std::to_string(index), m_path);
+        return m_tensor;
+    }
+
+private:
+    std::string m_path;
+    Tensor m_tensor;
+    std::vector<std::string> m_files;
+    std::vector<TensorInfo> m_infos;
+    std::vector<std::pair<std::string, std::string>> m_meta;
+};
+
+std::string lowerExt(const std::string& path)
+{
+    std::string e = std::filesystem::path(path).extension().string();
+    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return e;
+}
+
+} // namespace
+
+ModelPtr makeSingleTensorModel(const std::string& path, const std::string& name, Tensor tensor)
+{
+    return std::make_shared<SingleTensorModel>(path, name, std::move(tensor));
+}
+
+Result<ModelPtr> loadModelFile(const std::string& path, TaskContext& ctx)
+{
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        return makeError(ErrorCode::Io, "file does not exist", path);
+    if (ctx.cancelled())
+        return makeError(ErrorCode::Cancelled, "cancelled");
+    const std::string ext = lowerExt(path);
+    if (ext == ".npy") {
+        Result<Tensor> t = readNpy(path);
+        if (!t)
+            return std::move(t).error();
+        return makeSingleTensorModel(path, std::filesystem::path(path).stem().string(), std::move(*t));
+    }
+    return makeError(ErrorCode::Unsupported, "this build cannot open '" + ext + "' files yet", path);
+}
+
+std::int64_t modelParameterCount(const Model& m)
+{
+    std::int64_t n = 0;
+    for (const auto& t : m.tensors())
+        n += t.numel;
+    return n;
+}
+
+std::int64_t modelStoredBytes(const Model& m)
+{
+    std::int64_t n = 0;
+    for (const auto& t : m.tensors())
+        n += t.bytes;
+    return n;
+}
+
+const char* modelFileFilter()
+{
+    return "Models (*.safetensors *.json *.gguf *.h5 *.hdf5 *.keras *.npy *.npz);;"
+           "safetensors (*.safetensors *.safetensors.index.json *.json);;GGUF (*.gguf);;"
+           "Keras / HDF5 (*.h5 *.hdf5 *.keras);;NumPy (*.npy *.npz);;All files (*)";
+}
+
+} // namespace ql

@@ -1,0 +1,26 @@
+#pragma once
+// Opening model files for the app: every reader core offers, behind one call.
+
+#include "core/base/result.h"
+#include "core/base/task_context.h"
+#include "core/io/model.h"
+
+#include <string>
+
+namespace ql {
+
+/// Opens a model file (any format the core readers handle). Runs on a worker thread.
+Result<ModelPtr> loadModelFile(const std::string& path, TaskContext& ctx = TaskContext::none());
+
+/// A Model over one in-memory tensor (a .npy file, or a tensor built by a test).
+ModelPtr makeSingleTensorModel(const std::string& path, const std::string& name, Tensor tensor);
+
+/// Σ numel and Σ stored bytes of a model (computed here so the app does not depend on which
+/// reader implements the Model helpers).
+std::int64_t modelParameterCount(const Model& m);
+std::int64_t modelStoredBytes(const Model& m);
+
+/// File-dialog filter for every openable format.
+const char* modelFileFilter();
+
+} // namespace ql

@@ -1,0 +1,178 @@
+#include "widgets/tradeoff_view.h"
+
+#include "widgets/plot_widget.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace ql {
+
+TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent), m_plot(new PlotWidget(this))
+{
+    m_scope = new QComboBox(this);
+    m_scope->setObjectName(QStringLiteral("tradeoffScope"));
+    m_scope->addItem(tr("selected tensor"));
+    m_scope->addItem(tr("whole model"));
+    m_metric = new QComboBox(this);
+    m_metric->setObjectName(QStringLiteral("tradeoffMetric"));
+    m_metric->addItem(tr("SQNR (dB)"), static_cast<int>(Metric::Sqnr));
+    m_metric->addItem(tr("test accuracy"), static_cast<int>(Metric::Accuracy));
+    m_info = new QLabel(this);
+    m_info->setWordWrap(true);
+    auto* bar = new QHBoxLayout;
+    bar->addWidget(m_info, 1);
+    bar->addWidget(m_scope);
+    bar->addWidget(m_metric);
+    auto* lay = new QVBoxLayout(this);
+    lay->setContentsMargins(2, 2, 2, 2);
+    lay->addWidget(m_plot, 1);
+    lay->addLayout(bar);
+    m_plot->setCsvProvider([this] { return csv(); });
+    connect(m_plot, &PlotWidget::themeChanged, this, [this] { rebuild(); });
+    connect(m_metric, &QComboBox::currentIndexChanged, this, [this] { rebuild(); });
+    connect(m_scope, &QComboBox::currentIndexChanged, this, &TradeoffView::scopeChanged);
+    rebuild();
+}
+
+void TradeoffView::setData(const TradeoffData& data)
+{
+    m_data = data;
+    rebuild();
+}
+
+void TradeoffView::clear()
+{
+    m_data = {};
+    rebuild();
+}
+
+void TradeoffView::setStatusText(const QString& text)
+{
+    m_status = text;
+    rebuild();
+}
+
+void TradeoffView::setMetric(Metric m)
+{
+    m_metric->setCurrentIndex(m_metric->findData(static_cast<int>(m)));
+}
+
+TradeoffView::Metric TradeoffView::metric() const
+{
+    return static_cast<Metric>(m_metric->currentData().toInt());
+}
+
+void TradeoffView::rebuild()
+{
+    PlotWidget* p = m_plot;
+    p->clearPlottables();
+    p->clearItems();
+    p->applyTheme();
+    const bool acc = metric() == Metric::Accuracy && m_data.hasAccuracy();
+    m_metric->setEnabled(m_data.hasAccuracy());
+    p->xAxis->setLabel(tr("storage cost (bits per weight, incl. scales)"));
+    p->yAxis->setLabel(acc ? tr("test accuracy (%)") : tr("SQNR (dB, higher is better)"));
+    p->legend->setVisible(!m_data.points.empty());
+    p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignLeft | Qt::AlignTop);
+    auto yOf = [acc](const TradeoffPoint& t) { return acc ? 100.0 * t.accuracy : t.sqnrDb; };
+    std::map<QString, std::vector<const TradeoffPoint*>> series;
+    for (const auto& t : m_data.points)
+        if (!acc || t.accuracy >= 0.0)
+            series[t.family].push_back(&t);
+    double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
+    int color = 0;
+    for (auto& [family, pts] : series) {
+        std::sort(pts.begin(), pts.end(), [](auto* a, auto* b) { return a->bitsPerWeight < b->bitsPerWeight; });
+        QVector<double> xs, ys;
+        for (const auto* t : pts) {
+            const double y = yOf(*t);
+            if (!std::isfinite(y))
+                continue;
+            xs << t->bitsPerWeight;
+            ys << y;
+            xmin = std::min(xmin, t->bitsPerWeight);
+            xmax = std::max(xmax, t->bitsPerWeight);
+            ymin = std::min(ymin, y);
+            ymax = std::max(ymax, y);
+        }
+        QCPGraph* g = p->addGraph();
+        g->setName(family);
+        g->setPen(QPen(p->seriesColor(color), 1.3));
+        g->setLineStyle(xs.size() > 1 ? QCPGraph::lsLine : QCPGraph::lsNone);
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, p->seriesColor(color), 6));
+        g->setData(xs, ys, true);
+        ++color;
+        // Point labels for single-point families (fixed formats).
+        for (const auto* t : pts) {
+            if (pts.size() > 1 && t != pts.front())
+                continue;
+            if (!std::isfinite(yOf(*t)))
+                continue;
+            auto* label = new QCPItemText(p);
+            label->position->setCoords(t->bitsPerWeight, yOf(*t));
+            label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+            label->setPadding(QMargins(4, 0, 0, 2));
+            label->setColor(p->textColor());
+            label->setText(t->label);
+        }
+    }
+    const std::vector<int> front = paretoFront(m_data.points, acc);
+    if (!front.empty()) {
+        QVector<double> xs, ys;
+        for (int i : front) {
+            xs << m_data.points[static_cast<std::size_t>(i)].bitsPerWeight;
+            ys << yOf(m_data.points[static_cast<std::size_t>(i)]);
+        }
+        QCPGraph* g = p->addGraph();
+        g->setName(tr("Pareto front"));
+        QColor c = p->textColor();
+        c.setAlpha(160);
+        g->setPen(QPen(c, 2.0, Qt::DashLine));
+        g->setLineStyle(QCPGraph::lsStepLeft);
+        g->setData(xs, ys, true);
+    }
+    if (m_data.current && std::isfinite(yOf(*m_data.current))) {
+        const auto& c = *m_data.current;
+        QCPGraph* g = p->addGraph();
+        g->setName(tr("current: %1").arg(c.label));
+        g->setLineStyle(QCPGraph::lsNone);
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssStar, p->seriesColor(3), 16));
+        g->setPen(QPen(p->seriesColor(3), 2.5));
+        g->setData(QVector<double>{c.bitsPerWeight}, QVector<double>{yOf(c)});
+        xmin = std::min(xmin, c.bitsPerWeight);
+        xmax = std::max(xmax, c.bitsPerWeight);
+        ymin = std::min(ymin, yOf(c));
+        ymax = std::max(ymax, yOf(c));
+    }
+    if (xmin > xmax) {
+        xmin = 0;
+        xmax = 9;
+        ymin = 0;
+        ymax = 50;
+    }
+    const double xp = (xmax - xmin) * 0.08 + 0.25, yp = (ymax - ymin) * 0.08 + 0.5;
+    p->setHomeRanges(QCPRange(xmin - xp, xmax + xp), QCPRange(ymin - yp, ymax + yp));
+    QString info = m_data.title;
+    if (!m_status.isEmpty())
+        info += (info.isEmpty() ? QString() : QStringLiteral(" · ")) + m_status;
+    if (!front.empty())
+        info += tr(" · %1 points on the Pareto front").arg(front.size());
+    m_info->setText(info);
+}
+
+QString TradeoffView::csv() const
+{
+    QString out = QStringLiteral("family,label,bits_per_weight,sqnr_db,mse,accuracy\n");
+    for (const auto& t : m_data.points)
+        out += QStringLiteral("%1,%2,%3,%4,%5,%6\n").arg(t.family, t.label).arg(t.bitsPerWeight, 0, 'g', 6)
+                   .arg(t.sqnrDb, 0, 'g', 6).arg(t.mse, 0, 'g', 6).arg(t.accuracy, 0, 'g', 6);
+    return out;
+}
+
+} // namespace ql

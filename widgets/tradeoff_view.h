@@ -1,0 +1,48 @@
+#pragma once
+// Trade-off view: error (SQNR) or test accuracy vs bits per weight, one series per format
+// family, the Pareto front highlighted and the current choice marked.
+
+#include "widgets/plot_data.h"
+
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+
+namespace ql {
+
+class PlotWidget;
+
+class TradeoffView : public QWidget {
+    Q_OBJECT
+public:
+    enum class Metric { Sqnr, Accuracy };
+
+    explicit TradeoffView(QWidget* parent = nullptr);
+    void setData(const TradeoffData& data);
+    const TradeoffData& data() const { return m_data; }
+    void clear();
+    /// Marks the running/finished state ("sweeping 12/30 …").
+    void setStatusText(const QString& text);
+    void setMetric(Metric m);
+    Metric metric() const;
+    /// Scope chooser: 0 = selected tensor, 1 = whole model.
+    QComboBox* scopeBox() const { return m_scope; }
+    PlotWidget* plot() const { return m_plot; }
+
+signals:
+    void scopeChanged(int scope);
+
+private:
+    void rebuild();
+    QString csv() const;
+
+    TradeoffData m_data;
+    PlotWidget* m_plot;
+    QComboBox* m_scope;
+    QComboBox* m_metric;
+    QLabel* m_info;
+    QString m_status;
+};
+
+} // namespace ql
