@@ -41,20 +41,19 @@ using Ints16 = std::int32_t __attribute__((vector_size(64)));
 
 // ---- symmetric grids (the make_qx_quants family): codes l ∈ [−nmax, nmax − 1] ----------------
 
-/// Candidate c of the symmetric search: c = 0 is −nmax / max; c = 1..18 are −(nmax + 0.1·is)/max
-/// for is = −9..−1, 1..9. (max is the signed value of largest magnitude.)
-inline constexpr int kSymCandidates = 19;
-inline constexpr int kSymLanes = 20;  // padded: lane 19 repeats lane 0 (never wins: strict test)
+/// Candidate c of the symmetric search: c = 0 is −nmax / max; c = 1..31 are −(nmax + 0.1·k)/max
+/// for k = −15..−1, 1..16 (max is the signed value of largest magnitude). ggml's list is the
+/// k = −9..9 part of it; the wider one costs nothing in 32 lanes.
+inline constexpr int kSymCandidates = 32;
+inline constexpr int kSymLanes = 32;
 
 inline void symInverseScales(float max, int nmax, float* is)
 {
     is[0] = -float(nmax) / max;
     int c = 1;
-    for (int k = -9; k <= 9; ++k)
+    for (int k = -15; k <= 16; ++k)
         if (k != 0)
             is[c++] = -(float(nmax) + 0.1f * float(k)) / max;
-    for (; c < kSymLanes; ++c)
-        is[c] = is[0];
 }
 
 /// Chooses the winner from the sums: c = 0 gives scale Σwxl/Σwl² and "best" = scale·Σwxl; a later
@@ -127,8 +126,6 @@ inline float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L
     }
     alignas(64) float is[32];
     symInverseScales(max, nmax, is);
-    for (int c = kSymLanes; c < 32; ++c)
-        is[c] = is[0];
     Lanes16 isa, isb, xa = {}, xb = {}, qa = {}, qb = {};
     std::memcpy(&isa, is, sizeof isa);
     std::memcpy(&isb, is + 16, sizeof isb);

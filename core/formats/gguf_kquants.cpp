@@ -86,6 +86,84 @@ inline void pack2Bits(const std::uint8_t* L, std::uint8_t* qs)
         }
 }
 
+
+// Refinement of the quantized sub-block scale (and minimum) codes: each code ±1 (within range) is
+// tried against the final grid and the pair with the smallest squared error (importance-weighted
+// when given) is kept; the current pair wins ties. One compiled instance (noinline) serves the
+// fast and the reference encoders, so both produce the same bytes.
+template <int N>
+[[gnu::noinline]] void refineAffineCodes(const float* x, const float* w, float d, float dmin, int nmax, int maxCode,
+                                         int& sc, int& m)
+{
+    static constexpr int kOrder[9][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}, {-1, -1}, {-1, 1}, {1, -1}, {1, 1}};
+    float best = INFINITY;
+    int bestSc = sc, bestM = m;
+    for (const auto& o : kOrder) {
+        const int s2 = sc + o[0], m2 = m + o[1];
+        if (s2 < 0 || s2 > maxCode || m2 < 0 || m2 > maxCode)
+            continue;
+        const float dl = d * float(s2), ml = dmin * float(m2), inv = dl != 0.0f ? 1.0f / dl : 0.0f;
+        float e = 0.0f;
+        if (w) {
+#pragma omp simd reduction(+ : e)
+            for (int i = 0; i < N; ++i) {
+                const float q = clampf(search::roundMagic((x[i] + ml) * inv), 0.0f, float(nmax));
+                const float v = dl * q - ml - x[i];
+                e += w[i] * v * v;
+            }
+        } else {
+#pragma omp simd reduction(+ : e)
+            for (int i = 0; i < N; ++i) {
+                const float q = clampf(search::roundMagic((x[i] + ml) * inv), 0.0f, float(nmax));
+                const float v = dl * q - ml - x[i];
+                e += v * v;
+            }
+        }
+        if (e < best) {
+            best = e;
+            bestSc = s2;
+            bestM = m2;
+        }
+    }
+    sc = bestSc;
+    m = bestM;
+}
+
+template <int N>
+[[gnu::noinline]] void refineSymmetricCode(const float* x, const float* w, float d, int qlo, int qhi, int codeLo,
+                                           int codeHi, int& code)
+{
+    float best = INFINITY;
+    int bestCode = code;
+    for (int dc : {0, -1, 1}) {
+        const int c = code + dc;
+        if (c < codeLo || c > codeHi)
+            continue;
+        const float dl = d * float(c), inv = dl != 0.0f ? 1.0f / dl : 0.0f;
+        float e = 0.0f;
+        if (w) {
+#pragma omp simd reduction(+ : e)
+            for (int i = 0; i < N; ++i) {
+                const float q = clampf(search::roundMagic(x[i] * inv), float(qlo), float(qhi));
+                const float v = dl * q - x[i];
+                e += w[i] * v * v;
+            }
+        } else {
+#pragma omp simd reduction(+ : e)
+            for (int i = 0; i < N; ++i) {
+                const float q = clampf(search::roundMagic(x[i] * inv), float(qlo), float(qhi));
+                const float v = dl * q - x[i];
+                e += v * v;
+            }
+        }
+        if (e < best) {
+            best = e;
+            bestCode = c;
+        }
+    }
+    code = bestCode;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Q2_K
 
@@ -103,9 +181,9 @@ void encodeQ2KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_
             for (int l = 0; l < 16; ++l)
                 w[l] = std::fabs(xb[16 * j + l]) * (ib ? ib[16 * j + l] : 1.0f);
             if constexpr (kFast)
-                scales[j] = search::affineSearch<16, 32>(xb + 16 * j, w, 3, -0.5f, 0.1f, 15, L + 16 * j, &mins[j]);
+                scales[j] = search::affineSearch<16, 32>(xb + 16 * j, w, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
             else
-                scales[j] = search::affineSearchRef(xb + 16 * j, w, 16, 3, -0.5f, 0.1f, 15, L + 16 * j, &mins[j]);
+                scales[j] = search::affineSearchRef(xb + 16 * j, w, 16, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
             maxScale = std::max(maxScale, scales[j]);
             maxMin = std::max(maxMin, mins[j]);
         }
@@ -124,15 +202,21 @@ void encodeQ2KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_
         }
         const float d = fromF16(blk.d), dmin = fromF16(blk.dmin);
         for (int j = 0; j < 16; ++j) {
+            int sc = blk.scales[j] & 0xF, mc = blk.scales[j] >> 4;
+            refineAffineCodes<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, dmin, 3, 15, sc, mc);
+            blk.scales[j] = std::uint8_t(sc | (mc << 4));
+        }
+        for (int j = 0; j < 16; ++j) {
             const float dl = d * float(blk.scales[j] & 0xF);
             if (dl == 0.0f)
                 continue;
+            const float inv = 1.0f / dl;
             const float dm = dmin * float(blk.scales[j] >> 4);
             const float* xs = xb + 16 * j;
             std::uint8_t* Ls = L + 16 * j;
 #pragma omp simd
             for (int l = 0; l < 16; ++l)
-                Ls[l] = std::uint8_t(clampf(__builtin_roundevenf((xs[l] + dm) / dl), 0.0f, 3.0f));
+                Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, 3.0f));
         }
         pack2Bits(L, blk.qs);
         std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
@@ -223,15 +307,25 @@ void encodeQ3KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_
             blk.d = toF16(1.0f / is);
         }
         const float d = fromF16(blk.d);
+        if (maxScale != 0.0f) {
+            int ls[16];
+            for (int j = 0; j < 16; ++j) {
+                int c = q3Scale(blk.scales, j) - 32;
+                refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -4, 3, -32, 31, c);
+                ls[j] = c + 32;
+            }
+            packQ3Scales(ls, blk.scales);
+        }
         for (int j = 0; j < 16; ++j) {
             const float dl = d * float(q3Scale(blk.scales, j) - 32);
             if (dl == 0.0f)
                 continue;
+            const float inv = 1.0f / dl;
             const float* xs = xb + 16 * j;
             std::uint8_t* Ls = L + 16 * j;
 #pragma omp simd
             for (int l = 0; l < 16; ++l)
-                Ls[l] = std::uint8_t(clampf(__builtin_roundevenf(xs[l] / dl), -4.0f, 3.0f) + 4.0f);
+                Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -4.0f, 3.0f) + 4.0f);
         }
         for (int i = 0; i < kQKK; ++i)
             if (L[i] > 3) {
@@ -304,7 +398,7 @@ void kAffineSuperBlock(const float* xb, const float* ib, std::uint8_t* L, std::u
                        std::uint8_t* packedScales)
 {
     constexpr float rmin = NMAX == 15 ? -1.0f : -0.5f;
-    constexpr int nstep = NMAX == 15 ? 20 : 15;
+    constexpr int nstep = 30;
     float scales[8], mins[8];
     float maxScale = 0.0f, maxMin = 0.0f;
     for (int j = 0; j < 8; ++j) {
@@ -330,22 +424,25 @@ void kAffineSuperBlock(const float* xb, const float* ib, std::uint8_t* L, std::u
         ls[j] = std::min(63, nearestInt(invScale * scales[j]));
         lm[j] = std::min(63, nearestInt(invMin * mins[j]));
     }
-    packScaleMinK4(ls, lm, packedScales);
     dOut = toF16(maxScale / 63.0f);
     dminOut = toF16(maxMin / 63.0f);
     const float d = fromF16(dOut), dmin = fromF16(dminOut);
+    for (int j = 0; j < 8; ++j)
+        refineAffineCodes<32>(xb + 32 * j, ib ? ib + 32 * j : nullptr, d, dmin, NMAX, 63, ls[j], lm[j]);
+    packScaleMinK4(ls, lm, packedScales);
     for (int j = 0; j < 8; ++j) {
         int sc, m;
         getScaleMinK4(j, packedScales, sc, m);
         const float dl = d * float(sc);
         if (dl == 0.0f)
             continue;
+        const float inv = 1.0f / dl;
         const float dm = dmin * float(m);
         const float* xs = xb + 32 * j;
         std::uint8_t* Ls = L + 32 * j;
 #pragma omp simd
         for (int l = 0; l < 32; ++l)
-            Ls[l] = std::uint8_t(clampf(__builtin_roundevenf((xs[l] + dm) / dl), 0.0f, float(NMAX)));
+            Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, float(NMAX)));
     }
 }
 
@@ -509,14 +606,20 @@ void encodeQ6KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_
                 blk.scales[j] = std::int8_t(std::min(127, nearestInt(is * scales[j])));
             const float d = fromF16(blk.d);
             for (int j = 0; j < 16; ++j) {
+                int c = blk.scales[j];
+                refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -32, 31, -128, 127, c);
+                blk.scales[j] = std::int8_t(c);
+            }
+            for (int j = 0; j < 16; ++j) {
                 const float dl = d * float(blk.scales[j]);
                 if (dl == 0.0f)
                     continue;
+                const float inv = 1.0f / dl;
                 const float* xs = xb + 16 * j;
                 std::uint8_t* Ls = L + 16 * j;
 #pragma omp simd
                 for (int l = 0; l < 16; ++l)
-                    Ls[l] = std::uint8_t(clampf(__builtin_roundevenf(xs[l] / dl), -32.0f, 31.0f) + 32.0f);
+                    Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -32.0f, 31.0f) + 32.0f);
             }
         } else {
             std::memset(L, 32, sizeof L);
