@@ -20,5 +20,8 @@ int runFormats(const std::vector<std::string>& args);
 int runCalibrate(const std::vector<std::string>& args);
 int runEvaluate(const std::vector<std::string>& args);
 int runTrainDemo(const std::vector<std::string>& args);
+int runQuantize(const std::vector<std::string>& args);
+int runSweep(const std::vector<std::string>& args);
+int runConfig(const std::vector<std::string>& args);
 
 } // namespace ql::cli

@@ -18,6 +18,9 @@ const std::vector<Command>& commands()
         {"calibrate", "activation ranges per layer from a calibration set", &runCalibrate},
         {"evaluate", "accuracy of a demo model under a quantization plan", &runEvaluate},
         {"train-demo", "regenerate the bundled demo models from their seeds", &runTrainDemo},
+        {"quantize", "export a model quantized under a config or one spec", &runQuantize},
+        {"sweep", "per-tensor error table for every format x bits x granularity", &runSweep},
+        {"config", "validate a config, start one, write the plan for other tools", &runConfig},
     };
     return k;
 }

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -380,7 +381,17 @@ Result<std::vector<Job>> makeJobs(const Model& model, const QuantPlan& plan, Exp
                              model.path() + ": tensor '" + t.name + "'");
         Job job;
         job.index = i;
-        decideTensor(t, plan.specFor(t.name), format, job.te, job);
+        const auto requested = plan.specFor(t.name);
+        if (requested) {
+            // A spec that is wrong whatever the shape is an error, not a fallback.
+            const FormatTraits* tr = findFormatTraits(requested->format);
+            if (tr && (requested->bits < tr->minBits || requested->bits > tr->maxBits))
+                return makeError(ErrorCode::InvalidSpec,
+                                 std::string(tr->name) + " takes " + std::to_string(tr->minBits) + ".." +
+                                     std::to_string(tr->maxBits) + " bits, not " + std::to_string(requested->bits),
+                                 "tensor '" + t.name + "'");
+        }
+        decideTensor(t, requested, format, job.te, job);
         if (!t.supported && job.te.scheme != StorageScheme::Copy)
             return makeError(ErrorCode::Unsupported, "tensor cannot be decoded: " + t.note,
                              model.path() + ": tensor '" + t.name + "'");
@@ -505,8 +516,7 @@ Result<void> produceTensor(const Model& model, Job& job, ExportFormat format, co
         encodeFloats(x->data.data(), n, job.floatDType, buf);
         x->data.clear();
         x->data.shrink_to_fit();
-        if (te.used)
-            te.sqnrDb = 0.0;
+        te.sqnrDb = std::numeric_limits<double>::quiet_NaN();  // not measured for plain conversions
         return sink(job, 0, buf.data(), buf.size());
     }
 

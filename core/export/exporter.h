@@ -66,7 +66,7 @@ struct TensorExport {
     bool fallback = false;                ///< the requested spec could not be used as asked
     std::string reason;                   ///< why (fallback) or a remark
     std::int64_t bytes = 0;               ///< bytes this tensor takes in the output
-    double sqnrDb = 0.0;                  ///< of the quantization (0 when unquantized)
+    double sqnrDb = 0.0;                  ///< of the quantization (NaN: not measured, e.g. a plain F16 conversion)
     double bitsPerWeight = 0.0;           ///< of the stored form
     std::vector<std::string> warnings;    ///< from quantize (non-finite inputs ...)
 };
