@@ -104,6 +104,7 @@ std::string attributeText(hid_t attr)
             std::vector<char*> ptrs(std::size_t(n), nullptr);
             Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
             H5Tset_size(mem.id, H5T_VARIABLE);
+            H5Tset_cset(mem.id, H5Tget_cset(type.id));
             if (H5Aread(attr, mem.id, ptrs.data()) < 0)
                 return "?";
             for (std::size_t k = 0; k < ptrs.size(); ++k) {
@@ -121,6 +122,8 @@ std::string attributeText(hid_t attr)
             std::vector<char> buf(sz * std::size_t(n) + 1, 0);
             Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
             H5Tset_size(mem.id, sz);
+            H5Tset_strpad(mem.id, H5T_STR_NULLPAD);  // NULLTERM would drop the last character of a full-width string
+            H5Tset_cset(mem.id, H5Tget_cset(type.id));
             if (H5Aread(attr, mem.id, buf.data()) < 0)
                 return "?";
             for (hssize_t k = 0; k < n && out.size() < kMaxAttrText; ++k) {
@@ -233,6 +236,45 @@ std::optional<DType> dtypeOfHdf5(hid_t type, std::string& typeName)
     return std::nullopt;
 }
 
+/// Checks the superblock at offset 0 (when there is one) against the file size, so a cut file is
+/// reported as truncated rather than as whatever HDF5 trips over first.
+Result<void> precheck(const std::uint8_t* d, std::uint64_t size)
+{
+    static const std::uint8_t kSig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1A, '\n'};
+    if (size < 8)
+        return makeError(ErrorCode::Truncated, "file is too short for HDF5");
+    if (std::memcmp(d, kSig, 8) != 0)
+        return {};  // may have a user block; HDF5 searches further
+    if (size < 9)
+        return makeError(ErrorCode::Truncated, "file ends inside the HDF5 superblock");
+    const int version = d[8];
+    std::uint64_t offsetsAt, eofAt;
+    if (version == 0 || version == 1) {
+        offsetsAt = 13;
+        eofAt = 24 + (version == 1 ? 4 : 0);  // base, free-space, EOF addresses follow
+    } else if (version == 2 || version == 3) {
+        offsetsAt = 9;
+        eofAt = 12;
+    } else {
+        return makeError(ErrorCode::Corrupt, "HDF5 superblock version " + std::to_string(version) + " is unknown");
+    }
+    if (size <= offsetsAt)
+        return makeError(ErrorCode::Truncated, "file ends inside the HDF5 superblock");
+    const unsigned o = d[offsetsAt];
+    if (o != 2 && o != 4 && o != 8)
+        return makeError(ErrorCode::Corrupt, "HDF5 superblock declares " + std::to_string(o) + "-byte addresses");
+    eofAt += 2 * o;  // skip base address and the free-space / extension address
+    if (size < eofAt + o)
+        return makeError(ErrorCode::Truncated, "file ends inside the HDF5 superblock");
+    std::uint64_t eof = 0;
+    for (unsigned k = 0; k < o; ++k)
+        eof |= std::uint64_t(d[eofAt + k]) << (8 * k);
+    if (eof != ~std::uint64_t(0) >> (64 - 8 * o) && eof > size)
+        return makeError(ErrorCode::Truncated, "file has " + std::to_string(size) + " bytes but its superblock says " +
+                                                   std::to_string(eof));
+    return {};
+}
+
 class Hdf5Model : public ModelBase {
 public:
     ~Hdf5Model() override
@@ -283,8 +325,8 @@ Result<ModelPtr> openHdf5File(const std::string& path, const MappedFilePtr& imag
     m->m_path = path;
     m->m_files = {path};
     if (image) {
-        if (image->size() < 8)
-            return makeError(ErrorCode::Truncated, "file is too short for HDF5", path);
+        if (auto ok = precheck(image->data(), image->size()); !ok)
+            return std::move(ok).error().within(path);
         Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
         if (!fapl.ok() || H5Pset_fapl_core(fapl.id, 1 << 16, 0) < 0 ||
             H5Pset_file_image(fapl.id, const_cast<std::uint8_t*>(image->data()), image->size()) < 0)
@@ -297,8 +339,8 @@ Result<ModelPtr> openHdf5File(const std::string& path, const MappedFilePtr& imag
         if (!f)
             return std::move(f).error();
         m->m_fileSize = (*f)->size();
-        if (m->m_fileSize < 8)
-            return makeError(ErrorCode::Truncated, "file is too short for HDF5", path);
+        if (auto ok = precheck((*f)->data(), (*f)->size()); !ok)
+            return std::move(ok).error().within(path);
         m->m_fileId = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     }
     if (m->m_fileId < 0)

@@ -7,6 +7,7 @@
 #include <zip.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <set>
 
@@ -113,6 +114,18 @@ Result<std::uint64_t> readSome(zip_file_t* zf, std::uint8_t* dst, std::uint64_t 
     return done;
 }
 
+// Reading past the end makes libzip verify the member's CRC.
+Result<void> checkEnd(zip_file_t* zf, const std::string& where)
+{
+    std::uint8_t extra;
+    const zip_int64_t r = zip_fread(zf, &extra, 1);
+    if (r < 0)
+        return zipError(zip_file_get_error(zf), "member data is damaged").within(where);
+    if (r > 0)
+        return makeError(ErrorCode::Corrupt, "member holds more bytes than its .npy header declares", where);
+    return {};
+}
+
 /// .npz: each member "<name>.npy" is a tensor; data are decompressed on demand.
 class NpzModel : public ModelBase {
 public:
@@ -154,6 +167,7 @@ public:
                 return std::move(n).error().within(where(index));
             if (*n != raw.size())
                 return makeError(ErrorCode::Truncated, "member ends before its data does", where(index));
+            QL_TRY(checkEnd(zf.get(), where(index)));
             decodeElements(src, t.logicalShape, raw.data(), 0, t.numel, out->data.data());
             return out;
         }
@@ -173,6 +187,7 @@ public:
             done += k;
             ctx.progress(done, t.numel);
         }
+        QL_TRY(checkEnd(zf.get(), where(index)));
         return out;
     }
 
@@ -213,6 +228,19 @@ Result<ModelPtr> openNpzFile(const MappedFilePtr& file)
     const std::string& path = file->path();
     if (file->size() == 0)
         return makeError(ErrorCode::Truncated, "file is empty", path);
+    // A zip ends with its end-of-central-directory record (within the last 64 KiB + 22 bytes); without
+    // one the archive was cut short.
+    {
+        const std::uint64_t tail = std::min<std::uint64_t>(file->size(), 65557);
+        bool found = false, complete = false;
+        for (std::uint64_t i = file->size() - tail; i + 4 <= file->size(); ++i)
+            if (std::memcmp(file->data() + i, "PK\x05\x06", 4) == 0) {
+                found = true;
+                complete = complete || (i + 22 <= file->size() && i + 22 + loadLE16(file->data() + i + 20) <= file->size());
+            }
+        if (!found || !complete)
+            return makeError(ErrorCode::Truncated, "archive ends before its central directory does", path);
+    }
     auto z = openArchive(*file);
     if (!z)
         return std::move(z).error().within(path);
