@@ -274,7 +274,7 @@ LayerRanges observeLayer(const CalibrationLayer& layer, const ObserverOptions& o
     case ObserverKind::Kl: method.kind = RangeKind::Kl; break;
     default: break;
     }
-#pragma omp parallel for schedule(dynamic, 1) if (segs > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (segs > 1 && s * f > (1 << 18))
     for (std::int64_t c = 0; c < segs; ++c) {
         const std::int64_t off = options.perChannel ? c * run : 0;
         if (options.observer.kind == ObserverKind::Ema) {
@@ -362,7 +362,8 @@ Result<double> layerOutputError(const TensorView& x, const TensorView& w, const 
     constexpr std::int64_t kChunk = 16;
     const std::int64_t chunks = (s + kChunk - 1) / kChunk;
     std::vector<double> num(std::size_t(chunks), 0.0), den(std::size_t(chunks), 0.0);
-#pragma omp parallel for schedule(dynamic, 1)
+    const bool parallel = double(s) * double(feat) * double(out) * (conv ? 9.0 : 1.0) > 3e7;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (std::int64_t c = 0; c < chunks; ++c) {
         const std::int64_t r0 = c * kChunk, m = std::min(kChunk, s - r0);
         RowMatrixF xs;

@@ -391,12 +391,25 @@ Result<EvalReport> evaluate(const DemoModel& model, const QuantPlan& plan, const
     const RowMatrixF floatProb = softmax(*floatLogits);
     rep.floatAccuracy = fractionEqual(floatPred, model.test.labels);
 
-    auto qnet = quantizeWeights(net, plan, {}, ctx);
-    if (!qnet)
-        return std::move(qnet).error();
+    // Quantize each weight once; the full model, the per-layer rows and the sensitivity runs share it.
+    QuantOptions qo;
+    qo.keepCodes = false;
+    Network qnet = net;
+    std::vector<std::optional<QuantResult>> qres(net.layers.size());
+    for (std::size_t li : net.weightedLayers()) {
+        const std::string name = net.layers[li].name + ".weight";
+        const auto spec = plan.specFor(name);
+        if (!spec || spec->format == Format::F32)
+            continue;
+        auto r = quantize(net.layers[li].weight.view(), *spec, qo, ctx);
+        if (!r)
+            return std::move(r).error().within("tensor '" + name + "'");
+        qnet.layers[li].weight.data = r->dequant;
+        qres[li] = std::move(*r);
+    }
     ForwardOptions fo;
     fo.actQuant = act.enabled ? &actCfg : nullptr;
-    auto qLogits = forward(*qnet, model.test.matrix(), fo, ctx);
+    auto qLogits = forward(qnet, model.test.matrix(), fo, ctx);
     if (!qLogits)
         return std::move(qLogits).error();
     const auto qPred = argmaxRows(*qLogits);
@@ -404,8 +417,6 @@ Result<EvalReport> evaluate(const DemoModel& model, const QuantPlan& plan, const
     rep.agreement = fractionEqual(qPred, floatPred);
     rep.meanKl = meanKlDivergence(floatProb, softmax(*qLogits));
 
-    QuantOptions qo;
-    qo.keepCodes = false;
     for (std::size_t li : net.weightedLayers()) {
         const Layer& l = net.layers[li];
         LayerEval le;
@@ -413,19 +424,16 @@ Result<EvalReport> evaluate(const DemoModel& model, const QuantPlan& plan, const
         le.weightName = l.name + ".weight";
         le.kind = layerKindName(l.kind);
         le.weightShape = l.weight.shape;
-        const auto spec = plan.specFor(le.weightName);
-        le.quantized = spec && spec->format != Format::F32;
-        le.spec = le.quantized ? specShortName(*spec) : "f32";
+        le.quantized = qres[li].has_value();
+        le.spec = le.quantized ? specShortName(qres[li]->spec) : "f32";
         if (act.enabled && !act.dynamic)
             le.actRanges = actCfg[li].ranges;
         if (le.quantized) {
-            auto r = quantize(l.weight.view(), *spec, qo, ctx);
-            if (!r)
-                return std::move(r).error().within("tensor '" + le.weightName + "'");
-            le.bitsPerWeight = r->bitsPerWeight;
-            le.weightSqnrDb = r->metrics.sqnrDb;
+            const QuantResult& r = *qres[li];
+            le.bitsPerWeight = r.bitsPerWeight;
+            le.weightSqnrDb = r.metrics.sqnrDb;
             const calib::CalibrationLayer* cl = calSet.find(l.name);
-            auto err = calib::layerOutputError(cl->samples.view(), l.weight.view(), r->dequant.data());
+            auto err = calib::layerOutputError(cl->samples.view(), l.weight.view(), r.dequant.data());
             if (!err)
                 return std::move(err).error().within(l.name);
             le.outputError = *err;
@@ -434,9 +442,9 @@ Result<EvalReport> evaluate(const DemoModel& model, const QuantPlan& plan, const
         }
         le.accuracy = rep.floatAccuracy;
         if (options.sensitivity && (le.quantized || act.enabled)) {
-            auto one = quantizeWeights(net, plan, l.name, ctx);
-            if (!one)
-                return std::move(one).error();
+            Network one = net;
+            if (le.quantized)
+                one.layers[li].weight.data = qres[li]->dequant;
             ActQuantConfigs oneAct;
             if (act.enabled) {
                 oneAct.resize(net.layers.size());
@@ -444,7 +452,7 @@ Result<EvalReport> evaluate(const DemoModel& model, const QuantPlan& plan, const
             }
             ForwardOptions fo1;
             fo1.actQuant = act.enabled ? &oneAct : nullptr;
-            auto lg = forward(*one, model.test.matrix(), fo1, ctx);
+            auto lg = forward(one, model.test.matrix(), fo1, ctx);
             if (!lg)
                 return std::move(lg).error();
             const auto pred = argmaxRows(*lg);

@@ -100,8 +100,9 @@ struct ForwardOptions {
     std::vector<RowMatrixF>* recordInputs = nullptr;
 };
 
-/// Logits [n, outputs] of `n` samples (rows of x, [n, inputFeatures]). Parallel over fixed chunks
-/// of 16 samples, so every value is independent of the thread count. Cancellable.
+/// Logits [n, outputs] of `n` samples (rows of x, [n, inputFeatures]). Processed in fixed chunks of
+/// 16 samples (in parallel when the pass exceeds ~30 M multiply-adds), so every value is
+/// independent of the thread count. Cancellable.
 Result<RowMatrixF> forward(const Network& net, const ConstMatrixMap& x, const ForwardOptions& options = {},
                            TaskContext& ctx = TaskContext::none());
 
