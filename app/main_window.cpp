@@ -317,10 +317,7 @@ void MainWindow::buildMenus()
             openFile(path);
     });
     open->setShortcut(QKeySequence::Open);
-    file->addAction(tr("Open &demo model"), this, [this] {
-        if (!openDemo())
-            showMessage(tr("This build has no bundled demo model."), true);
-    });
+    file->addAction(tr("Open &demo model"), this, [this] { openDemo(); });
     m_recentMenu = file->addMenu(tr("Open &recent"));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
@@ -434,7 +431,13 @@ void MainWindow::setModel(ModelPtr model, const QString& path)
 
 bool MainWindow::openDemo()
 {
-    return false;
+    Result<std::string> p = demoModelPath();
+    if (!p) {
+        showMessage(tr("No bundled demo model: %1").arg(QString::fromStdString(p.error().toString())), true);
+        return false;
+    }
+    openFile(QString::fromStdString(*p));
+    return true;
 }
 
 void MainWindow::selectTensor(int tensorIndex)
@@ -481,8 +484,10 @@ void MainWindow::refreshEditorScope()
         const TensorInfo& info = m_doc->model()->tensors()[static_cast<std::size_t>(t)];
         const ResolvedSpec rs = m_doc->specFor(static_cast<std::size_t>(t));
         m_editor->setTensorShape(info.logicalShape);
-        if (rs.spec)
-            m_editor->setSpec(*rs.spec);
+        // A spec that did not fit is shown as chosen (with the note), not as its fallback.
+        const std::optional<QuantSpec> chosen = rs.fallback ? m_doc->plan().specFor(info.name) : rs.spec;
+        if (chosen)
+            m_editor->setSpec(*chosen);
         QString scope = QString::fromStdString(info.name);
         if (sel.size() > 1)
             scope += tr("  (%1 selected)").arg(sel.size());

@@ -1,6 +1,7 @@
 #include "app/model_loader.h"
 
 #include "core/io/npy.h"
+#include "core/nn/demo.h"
 
 #include <algorithm>
 #include <cctype>
@@ -64,19 +65,19 @@ ModelPtr makeSingleTensorModel(const std::string& path, const std::string& name,
 
 Result<ModelPtr> loadModelFile(const std::string& path, TaskContext& ctx)
 {
+    return openModel(path, ctx);
+}
+
+Result<std::string> demoModelPath()
+{
+    Result<std::string> dir = nn::findDemoResources();
+    if (!dir)
+        return std::move(dir).error();
+    const std::string p = (std::filesystem::path(*dir) / "mlp.safetensors").string();
     std::error_code ec;
-    if (!std::filesystem::exists(path, ec))
-        return makeError(ErrorCode::Io, "file does not exist", path);
-    if (ctx.cancelled())
-        return makeError(ErrorCode::Cancelled, "cancelled");
-    const std::string ext = lowerExt(path);
-    if (ext == ".npy") {
-        Result<Tensor> t = readNpy(path);
-        if (!t)
-            return std::move(t).error();
-        return makeSingleTensorModel(path, std::filesystem::path(path).stem().string(), std::move(*t));
-    }
-    return makeError(ErrorCode::Unsupported, "this build cannot open '" + ext + "' files yet", path);
+    if (!std::filesystem::exists(p, ec))
+        return makeError(ErrorCode::NotFound, "the demo folder has no mlp.safetensors", *dir);
+    return p;
 }
 
 std::int64_t modelParameterCount(const Model& m)

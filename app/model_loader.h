@@ -12,6 +12,9 @@ namespace ql {
 /// Opens a model file (any format the core readers handle). Runs on a worker thread.
 Result<ModelPtr> loadModelFile(const std::string& path, TaskContext& ctx = TaskContext::none());
 
+/// Path of the bundled demo model (the MLP's safetensors file), or why there is none.
+Result<std::string> demoModelPath();
+
 /// A Model over one in-memory tensor (a .npy file, or a tensor built by a test).
 ModelPtr makeSingleTensorModel(const std::string& path, const std::string& name, Tensor tensor);
 

@@ -42,10 +42,21 @@ DistributionData makeDistribution(const QuantResult& r, const QString& title)
     const std::int64_t segments = r.layout.segments;
     if (segments > 1)
         d.levelsNote = QStringLiteral("grid of segment %1 of %2, the widest").arg(seg).arg(segments);
-    if (!r.ranges.empty() && static_cast<std::size_t>(seg) < r.ranges.size()) {
+    if (r.ranges.size() == 1) {
         d.hasClip = true;
-        d.clipLo = r.ranges[static_cast<std::size_t>(seg)].lo;
-        d.clipHi = r.ranges[static_cast<std::size_t>(seg)].hi;
+        d.clipLo = r.ranges[0].lo;
+        d.clipHi = r.ranges[0].hi;
+    } else if (r.ranges.size() > 1) {
+        // Many segments: shade what lies outside every segment's range (the union), since the
+        // histogram is of the whole tensor.
+        d.hasClip = true;
+        d.clipLo = r.ranges[0].lo;
+        d.clipHi = r.ranges[0].hi;
+        for (const ClipRange& cr : r.ranges) {
+            d.clipLo = std::min<double>(d.clipLo, cr.lo);
+            d.clipHi = std::max<double>(d.clipHi, cr.hi);
+        }
+        d.levelsNote += QStringLiteral("; shaded: outside the union of all %1 clip ranges").arg(r.ranges.size());
     }
     if (!r.zeroPoints.empty() && static_cast<std::size_t>(seg) < r.zeroPoints.size()) {
         d.hasZeroPoint = true;

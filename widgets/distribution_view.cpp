@@ -167,8 +167,8 @@ void DistributionView::rebuild()
         z->setPen(QPen(p->seriesColor(2), 2.0));
         auto* label = new QCPItemText(p);
         label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
-        label->position->setCoords(0.0, 0.02);
-        label->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+        label->position->setCoords(0.0, 0.97);
+        label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
         label->setPadding(QMargins(4, 0, 0, 0));
         label->setColor(p->seriesColor(2));
         label->setText(tr("zero point (code %1)").arg(m_data.zeroPointCode, 0, 'f', 0));

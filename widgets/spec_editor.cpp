@@ -91,6 +91,8 @@ SpecEditor::SpecEditor(QWidget* parent) : QWidget(parent)
     m_group->setRange(1, 1 << 20);
     m_group->setValue(128);
     m_group->setStepType(QAbstractSpinBox::AdaptiveDecimalStepType);
+    // Typed values apply on Enter or focus-out, so "3" on the way to "32" is never applied.
+    m_group->setKeyboardTracking(false);
     auto* granRow = new QHBoxLayout;
     granRow->addWidget(m_gran, 1);
     granRow->addWidget(m_axis);
@@ -109,6 +111,7 @@ SpecEditor::SpecEditor(QWidget* parent) : QWidget(parent)
     m_percentile->setSingleStep(0.1);
     m_percentile->setSuffix(QStringLiteral(" %"));
     m_percentile->setValue(99.9);
+    m_percentile->setKeyboardTracking(false);
     auto* rangeRow = new QHBoxLayout;
     rangeRow->addWidget(m_range, 1);
     rangeRow->addWidget(m_percentile);

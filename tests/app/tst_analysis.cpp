@@ -1,0 +1,188 @@
+// The analysis behind the views (distribution, error split, channels, heatmap) and the core
+// clip-error landscape it draws.
+
+#include "app/controllers/sweep.h"
+#include "app/tensor_analysis.h"
+#include "core/base/random.h"
+#include "core/quant/landscape.h"
+#include "core/quant/range.h"
+
+#include <QTest>
+
+#include <cmath>
+
+using namespace ql;
+
+namespace {
+std::shared_ptr<const Tensor> studentT(std::int64_t rows, std::int64_t cols, std::uint64_t seed)
+{
+    auto t = std::make_shared<Tensor>(Shape{rows, cols});
+    Rng rng(seed);
+    for (auto& v : t->data)
+        v = float(rng.studentT(3) * 0.02);
+    return t;
+}
+} // namespace
+
+class TstAnalysis : public QObject {
+    Q_OBJECT
+private slots:
+    void landscapeSplitsAndMarkers()
+    {
+        const auto t = studentT(128, 256, 3);
+        QuantSpec s;
+        s.bits = 4;
+        s.range.kind = RangeKind::Mse;
+        Result<ClipLandscape> L = computeClipLandscape(t->view(), s);
+        QVERIFY(L.has_value());
+        QCOMPARE(int(L->points.size()), 64);
+        QCOMPARE(L->points.back().ratio, 1.0);
+        QCOMPARE(L->samples, t->numel());  // small enough: no subsampling
+        // At f = 1 nothing is clipped; the total is the sum of its parts everywhere.
+        QCOMPARE(L->points.back().clipMse, 0.0);
+        for (const auto& p : L->points) {
+            QVERIFY(std::fabs(p.mse - (p.clipMse + p.roundMse)) <= 1e-12 * std::max(1.0, p.mse));
+            QVERIFY(p.clipMse >= 0.0 && p.roundMse >= 0.0);
+        }
+        // Clipping error grows as the threshold shrinks; rounding error shrinks.
+        QVERIFY(L->points.front().clipMse > L->points[40].clipMse);
+        QVERIFY(L->points.front().roundMse < L->points.back().roundMse);
+        // The per-tensor f = 1 point equals the exact integer error of the min-max range.
+        IntGrid g{4, Scheme::Asymmetric, Rounding::HalfEven};
+        const FiniteRange fr = finiteRange(t->data.data(), t->numel());
+        const double exact = intClipError(t->data.data(), t->numel(), std::min(fr.lo, 0.0f), std::max(fr.hi, 0.0f), g) /
+                             double(t->numel());
+        QVERIFY(std::fabs(L->points.back().mse - exact) <= 1e-6 * exact);
+        // Markers: min-max, percentile, MSE, KL; the spec's own (MSE) is current, and the MSE
+        // marker is no worse than min-max on heavy tails.
+        QCOMPARE(int(L->markers.size()), 4);
+        QCOMPARE(L->markers[0].ratio, 1.0);
+        QCOMPARE(L->currentMarker, 2);
+        QCOMPARE(L->markers[2].kind, RangeKind::Mse);
+        QVERIFY(L->markers[2].mse <= L->markers[0].mse);
+        for (const auto& m : L->markers)
+            QVERIFY(m.ratio > 0.0 && m.ratio <= 1.0);
+    }
+
+    void landscapeSubsamplesDeterministically()
+    {
+        const auto t = studentT(512, 1024, 5);
+        QuantSpec s;
+        s.bits = 3;
+        s.granularity = Granularity{GranularityKind::Channel, 0, 128};
+        LandscapeOptions o;
+        o.maxSamples = 1 << 16;
+        Result<ClipLandscape> a = computeClipLandscape(t->view(), s, o);
+        Result<ClipLandscape> b = computeClipLandscape(t->view(), s, o);
+        QVERIFY(a && b);
+        QVERIFY(a->samples <= o.maxSamples && a->samples > 0);
+        QCOMPARE(a->granularity, GranularityKind::Channel);
+        for (std::size_t i = 0; i < a->points.size(); ++i)
+            QCOMPARE(a->points[i].mse, b->points[i].mse);
+    }
+
+    void landscapeCancels()
+    {
+        const auto t = studentT(64, 64, 1);
+        TaskContext ctx;
+        ctx.isCancelled = [] { return true; };
+        Result<ClipLandscape> L = computeClipLandscape(t->view(), QuantSpec{}, {}, ctx);
+        QVERIFY(!L.has_value());
+        QCOMPARE(L.error().code, ErrorCode::Cancelled);
+    }
+
+    void analysisSnapshots()
+    {
+        const auto t = studentT(64, 96, 9);
+        QuantSpec s;
+        s.bits = 4;
+        Result<TensorAnalysis> a = analyzeTensor(t, "w", s, AnalysisOptions{}, TaskContext::none());
+        QVERIFY(a.has_value());
+        const DistributionData& d = a->distribution;
+        QCOMPARE(d.hist.total(), t->numel());
+        QCOMPARE(int(d.levels.size()), 16);
+        QVERIFY(d.hasClip);
+        const FiniteRange fr = finiteRange(t->data.data(), t->numel());
+        QCOMPARE(d.clipLo, double(fr.lo));
+        QCOMPARE(d.clipHi, double(fr.hi));
+        QVERIFY(d.hasZeroPoint);
+        // Error split adds up; histogram of errors holds every finite element.
+        const ErrorData& e = a->error;
+        QVERIFY(std::fabs(e.mse - (e.clipMse + e.roundMse)) <= 1e-12);
+        QCOMPARE(e.histErr.total(), t->numel());
+        QVERIFY(e.landscape.has_value());
+        // Channels along axis 0 (per-tensor spec): 64 rows, SQNR per row.
+        QCOMPARE(a->channels.size(), 64);
+        // Heatmap: whole tensor fits, one element per cell, worst index is the element itself.
+        QCOMPARE(a->heatmap.rows, 64);
+        QCOMPARE(a->heatmap.cols, 96);
+        QCOMPARE(a->heatmap.worstIndex[5 * 96 + 7], qint64(5 * 96 + 7));
+        const QString hover = heatmapCellText(a->heatmap, 5, 7);
+        QVERIFY(hover.contains(QStringLiteral("[5, 7]")));
+        QVERIFY(hover.contains(QStringLiteral("code q = ")));
+    }
+
+    void heatmapMaxPools()
+    {
+        auto t = std::make_shared<Tensor>(Shape{64, 64});
+        auto r = std::make_shared<QuantResult>();
+        r->dequant.assign(64 * 64, 0.0f);
+        t->data.assign(64 * 64, 0.0f);
+        t->data[std::size_t(10 * 64 + 20)] = 5.0f;  // one big error
+        const HeatmapData h = makeHeatmap(t, r, 8, 8);
+        QCOMPARE(h.rows, 8);
+        QCOMPARE(h.cols, 8);
+        // Row 10 → cell 1, col 20 → cell 2.
+        QCOMPARE(h.absError[std::size_t(1 * 8 + 2)], 5.0f);
+        QCOMPARE(h.worstIndex[std::size_t(1 * 8 + 2)], qint64(10 * 64 + 20));
+        QCOMPARE(h.absError[0], 0.0f);
+    }
+
+    void sweepAndPareto()
+    {
+        const auto t = studentT(64, 128, 11);
+        const auto specs = sweepSpecs(t->shape, Granularity{GranularityKind::Channel, 0, 128});
+        QVERIFY(specs.size() >= 14);
+        Result<TradeoffData> d = sweepTensor(*t, specs, 1 << 20, TaskContext::none());
+        QVERIFY(d.has_value());
+        QVERIFY(d->points.size() >= 14);
+        // More bits, less error within the INT asymmetric family.
+        double last = -1e9;
+        for (const auto& p : d->points)
+            if (p.family == QStringLiteral("INT asymmetric")) {
+                QVERIFY(p.sqnrDb > last);
+                last = p.sqnrDb;
+            }
+        // Pareto front: ascending bits and strictly ascending SQNR.
+        QVERIFY(!d->pareto.empty());
+        for (std::size_t i = 1; i < d->pareto.size(); ++i) {
+            const auto& a = d->points[std::size_t(d->pareto[i - 1])];
+            const auto& b = d->points[std::size_t(d->pareto[i])];
+            QVERIFY(a.bitsPerWeight <= b.bitsPerWeight);
+            QVERIFY(a.sqnrDb < b.sqnrDb);
+        }
+        // Every point is dominated by or on the front.
+        for (const auto& p : d->points) {
+            bool covered = false;
+            for (int i : d->pareto) {
+                const auto& f = d->points[std::size_t(i)];
+                if (f.bitsPerWeight <= p.bitsPerWeight && f.sqnrDb >= p.sqnrDb)
+                    covered = true;
+            }
+            QVERIFY(covered);
+        }
+    }
+
+    void paretoByHand()
+    {
+        std::vector<TradeoffPoint> pts(4);
+        pts[0].bitsPerWeight = 4; pts[0].sqnrDb = 20;
+        pts[1].bitsPerWeight = 4; pts[1].sqnrDb = 22;
+        pts[2].bitsPerWeight = 5; pts[2].sqnrDb = 21;  // dominated by (4, 22)
+        pts[3].bitsPerWeight = 8; pts[3].sqnrDb = 40;
+        QCOMPARE(paretoFront(pts), (std::vector<int>{1, 3}));
+    }
+};
+
+QTEST_MAIN(TstAnalysis)
+#include "tst_analysis.moc"

@@ -1,0 +1,336 @@
+// The main window end to end on the offscreen platform: open a model, select a tensor, change
+// bits and granularity through the spec editor's widgets, undo/redo, and check the data handed to
+// each view (levels, clip range, histogram totals, error split); a malformed file leaves the app usable.
+
+#include "../app/fixture_model.h"
+#include "app/controllers/compare_controller.h"
+#include "app/controllers/summary_controller.h"
+#include "app/controllers/tensor_controller.h"
+#include "app/controllers/tradeoff_controller.h"
+#include "app/main_window.h"
+#include "app/models/model_tree_model.h"
+#include "app/models/tensor_filter_proxy.h"
+#include "core/io/npy.h"
+#include "widgets/channels_view.h"
+#include "widgets/compare_view.h"
+#include "widgets/distribution_view.h"
+#include "widgets/error_view.h"
+#include "widgets/heatmap_view.h"
+#include "widgets/plot_widget.h"
+#include "widgets/spec_editor.h"
+#include "widgets/summary_view.h"
+#include "widgets/tradeoff_view.h"
+
+#include <QAbstractItemModelTester>
+#include <QComboBox>
+#include <QFile>
+#include <QLineEdit>
+#include <QMenu>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QSignalSpy>
+#include <QSlider>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTreeView>
+#include <QUndoStack>
+
+#include <cmath>
+
+using namespace ql;
+
+namespace {
+
+/// Waits until the current tensor's analysis matches its plan spec.
+bool waitForAnalysis(MainWindow& w, int timeoutMs = 15000)
+{
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < timeoutMs) {
+        auto a = w.tensorController()->analysis();
+        const ResolvedSpec rs = w.tensorController()->currentSpec();
+        if (a && rs.spec && a->spec == *rs.spec && !w.tensorController()->busy())
+            return true;
+        QTest::qWait(10);
+    }
+    return false;
+}
+
+} // namespace
+
+class TstMainWindow : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QSettings(QStringLiteral("QuantLens"), QStringLiteral("QuantLens")).clear();
+    }
+    void init()
+    {
+        // Each case starts from the built-in default spec, not the last one a previous case saved.
+        QSettings(QStringLiteral("QuantLens"), QStringLiteral("QuantLens")).clear();
+    }
+
+    void editorDrivesViews()
+    {
+        MainWindow w;
+        w.show();
+        QAbstractItemModelTester tester(w.treeModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        // The first rank-2 tensor is selected and analysed.
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 0);
+        QVERIFY(waitForAnalysis(w));
+        SpecEditor* ed = w.specEditor();
+        // Default: INT 4-bit asymmetric per-channel min-max.
+        QCOMPARE(ed->bitsSpin()->value(), 4);
+        const DistributionData& d0 = w.distributionView()->data();
+        QCOMPARE(d0.hist.total(), qint64(64 * 128));
+        QCOMPARE(int(d0.levels.size()), 16);
+        QVERIFY(d0.hasClip);
+
+        // Bits 4 → 5 with the spin box's arrow key.
+        ed->bitsSpin()->setFocus();
+        QTest::keyClick(ed->bitsSpin(), Qt::Key_Up);
+        QCOMPARE(ed->bitsSlider()->value(), 5);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec.bits, 5);
+        QCOMPARE(int(w.distributionView()->data().levels.size()), 32);
+        QCOMPARE(w.document()->undoStack()->count(), 1);
+        const auto plan = w.document()->plan();
+        QCOMPARE(plan.specFor("layers.0.attn.q_proj.weight")->bits, 5);
+        QCOMPARE(plan.specFor("layers.0.attn.k_proj.weight")->bits, 4);  // other tensors keep the default
+
+        // Symmetric via the radio button: levels symmetric about zero, zero point 0.
+        QTest::mouseClick(ed->symmetricRadio(), Qt::LeftButton);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec.scheme, Scheme::Symmetric);
+        {
+            const auto& lv = w.distributionView()->data().levels;
+            QCOMPARE(int(lv.size()), 31);  // restricted range: −15 … 15
+            QCOMPARE(lv.front(), -lv.back());
+            QCOMPARE(w.distributionView()->data().zeroPointCode, 0.0);
+        }
+
+        // Granularity → per group (keyboard on the combo), group size 32 typed into the spin box.
+        ed->granularityCombo()->setFocus();
+        QTest::keyClick(ed->granularityCombo(), Qt::Key_Down);
+        QCOMPARE(ed->granularityCombo()->currentIndex(), 2);
+        QVERIFY(waitForAnalysis(w));
+        ed->groupSizeSpin()->setFocus();
+        ed->groupSizeSpin()->selectAll();
+        QTest::keyClicks(ed->groupSizeSpin(), QStringLiteral("32"));
+        QTest::keyClick(ed->groupSizeSpin(), Qt::Key_Return);
+        QVERIFY(waitForAnalysis(w));
+        auto a = w.tensorController()->analysis();
+        QCOMPARE(a->spec.granularity.kind, GranularityKind::Group);
+        QCOMPARE(a->spec.granularity.groupSize, qint64(32));
+        QCOMPARE(a->result->layout.segments, qint64(64 * 128 / 32));
+        QCOMPARE(w.tensorController()->analysis()->result->scales.size(), std::size_t(256));
+
+        // Error view data: split adds up, histogram holds every element.
+        const ErrorData& e = w.errorView()->data();
+        QVERIFY(std::fabs(e.mse - (e.clipMse + e.roundMse)) <= 1e-12 + 1e-9 * e.mse);
+        QCOMPARE(e.histErr.total(), qint64(64 * 128));
+        QVERIFY(e.landscape.has_value());
+        QVERIFY(!w.errorView()->splitText().isEmpty());
+        // Channels: 64 rows with SQNR; heatmap: 64 × 128 cells with a hover text.
+        QCOMPARE(w.channelsView()->data().size(), 64);
+        QCOMPARE(w.heatmapView()->data().rows, 64);
+        QVERIFY(!w.heatmapView()->hoverText(10.5, 3.5).isEmpty());
+
+        // Undo / redo through the Edit menu actions (Ctrl+Z, Ctrl+Shift+Z).
+        const int steps = w.document()->undoStack()->count();
+        QVERIFY(steps >= 4);
+        QAction* undo = nullptr;
+        QAction* redo = nullptr;
+        for (QAction* act : w.findChildren<QAction*>()) {
+            if (act->shortcut() == QKeySequence(QKeySequence::Undo))
+                undo = act;
+            if (act->shortcut() == QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z))
+                redo = act;
+        }
+        QVERIFY(undo && redo);
+        undo->trigger();  // group size 32 → 128
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec.granularity.groupSize, qint64(128));
+        QCOMPARE(ed->groupSizeSpin()->value(), 128);
+        for (int i = 1; i < steps; ++i)
+            undo->trigger();
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec.bits, 4);
+        QCOMPARE(ed->bitsSpin()->value(), 4);
+        QCOMPARE(int(w.distributionView()->data().levels.size()), 16);
+        QVERIFY(!w.document()->plan().specFor("layers.0.attn.q_proj.weight") ||
+                w.document()->plan().overrides.empty());
+        redo->trigger();
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec.bits, 5);
+
+        // Select another tensor: the editor follows its spec; apply to the selection of two.
+        w.selectTensor(2);
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 2);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(ed->bitsSpin()->value(), 4);
+        QCOMPARE(w.tensorController()->currentData()->shape, (Shape{128, 64}));
+    }
+
+    void applyToMatchingAndFilter()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        SpecEditor* ed = w.specEditor();
+        QTest::keyClicks(w.filterEdit(), QStringLiteral("*mlp*"));
+        QCOMPARE(w.treeProxy()->pattern(), QStringLiteral("*mlp*"));
+        ed->patternEdit()->setText(QStringLiteral("*mlp*"));
+        ed->bitsSpin()->blockSignals(true);
+        ed->bitsSpin()->setValue(3);
+        ed->bitsSpin()->blockSignals(false);
+        // Emit through the button: the editor's spec with 3 bits applies to all matching tensors.
+        QuantSpec s = ed->spec();
+        s.bits = 3;
+        ed->setSpec(s);
+        QTest::mouseClick(ed->applyMatchingButton(), Qt::LeftButton);
+        const QuantPlan& plan = w.document()->plan();
+        QCOMPARE(int(plan.overrides.size()), 1);
+        QCOMPARE(plan.overrides.front().kind, PatternKind::Glob);
+        QCOMPARE(plan.specFor("layers.1.mlp.up_proj.weight")->bits, 3);
+        QCOMPARE(plan.specFor("layers.1.attn.q_proj.weight")->bits, 4);
+        // Status bar counts by format.
+        QTRY_VERIFY(w.statusSizesText().contains(QStringLiteral("int3")));
+        // Reset to default for the current tensor removes its exact override only.
+        w.document()->undoStack()->undo();
+        QCOMPARE(int(w.document()->plan().overrides.size()), 0);
+        // Background summary fills the SQNR column.
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning() && w.summaryController()->done() == 7, 20000);
+        QVERIFY(w.treeModel()->metrics(0) != nullptr);
+        QVERIFY(w.treeModel()->metrics(0)->sqnrDb > 10.0);
+    }
+
+    void tradeoffCompareSummary()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        w.tabs()->setCurrentWidget(w.tradeoffView());
+        QTRY_VERIFY_WITH_TIMEOUT(w.tradeoffView()->data().points.size() >= 14, 20000);
+        QVERIFY(w.tradeoffView()->data().current.has_value());
+        QVERIFY(!paretoFront(w.tradeoffView()->data().points).empty());
+        w.tradeoffView()->scopeBox()->setCurrentIndex(1);
+        QTRY_VERIFY_WITH_TIMEOUT(w.tradeoffView()->data().title.contains(QStringLiteral("whole model")), 20000);
+
+        w.tabs()->setCurrentWidget(w.compareView());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.compareView()->data().entries.empty(), 20000);
+        // Same x axis for every entry (the tensor's finite range).
+        const auto& entries = w.compareView()->data().entries;
+        for (const auto& e : entries)
+            if (e.error.isEmpty())
+                QCOMPARE(e.histX.lo, entries.front().histX.lo);
+        // Change slot 0 to int8 through its combo.
+        QComboBox* slot0 = w.compareView()->slotBox(0);
+        const int int8 = slot0->findText(QStringLiteral("int8"), Qt::MatchStartsWith);
+        QVERIFY(int8 > 0);
+        slot0->setCurrentIndex(int8);
+        emit slot0->activated(int8);
+        QTRY_VERIFY_WITH_TIMEOUT(w.compareView()->data().entries.front().spec.bits == 8, 20000);
+
+        w.tabs()->setCurrentWidget(w.summaryView());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
+        QTRY_COMPARE(int(w.summaryView()->data().layers.size()), 7);
+        QVERIFY(w.summaryView()->data().totalAfter < w.summaryView()->data().totalBefore);
+    }
+
+    void openFilesAndMalformed()
+    {
+        QTemporaryDir dir;
+        const QString good = dir.filePath(QStringLiteral("w.npy"));
+        Tensor t({32, 48});
+        for (std::int64_t i = 0; i < t.numel(); ++i)
+            t.data[std::size_t(i)] = std::sin(float(i) * 0.37f);
+        QVERIFY(writeNpy(good.toStdString(), t.view()).has_value());
+        const QString bad = dir.filePath(QStringLiteral("bad.npy"));
+        {
+            QFile f(bad);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("\x93NUMPY\x01\x00garbage that is not a header");
+        }
+        MainWindow w;
+        w.show();
+        QSignalSpy opened(&w, &MainWindow::modelOpened);
+        QSignalSpy failed(&w, &MainWindow::openFailed);
+        w.openFile(bad);
+        QTRY_COMPARE(failed.count(), 1);
+        QVERIFY(failed.first().at(0).toString().contains(QStringLiteral("bad.npy")));
+        QVERIFY(w.lastMessage().contains(QStringLiteral("bad.npy")));
+        QVERIFY(!w.document()->hasModel());
+        w.openFile(dir.filePath(QStringLiteral("missing.safetensors")));
+        QTRY_COMPARE(failed.count(), 2);
+        // Still usable: a good file opens and is analysed.
+        w.openFile(good);
+        QTRY_COMPARE(opened.count(), 1);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.distributionView()->data().hist.total(), qint64(32 * 48));
+        // A truncated copy of a real file.
+        QFile src(good);
+        QVERIFY(src.open(QIODevice::ReadOnly));
+        const QByteArray bytes = src.readAll();
+        const QString trunc = dir.filePath(QStringLiteral("trunc.npy"));
+        QFile dst(trunc);
+        QVERIFY(dst.open(QIODevice::WriteOnly));
+        dst.write(bytes.left(bytes.size() / 2));
+        dst.close();
+        w.openFile(trunc);
+        QTRY_COMPARE(failed.count(), 3);
+        QVERIFY(w.document()->hasModel());  // the previous model stays open
+    }
+
+    void plotContextMenuAndExport()
+    {
+        QTemporaryDir dir;
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        PlotWidget* p = w.distributionView()->plot();
+        QMenu* menu = p->createContextMenu();
+        QStringList texts;
+        for (QAction* a : menu->actions())
+            texts << a->text();
+        QVERIFY(texts.contains(QStringLiteral("Reset view")));
+        QVERIFY(texts.contains(QStringLiteral("Copy data as CSV")));
+        delete menu;
+        QVERIFY(p->csvData().startsWith(QStringLiteral("bin_lo,bin_hi,count")));
+        for (const char* ext : {"png", "svg", "pdf"}) {
+            const QString path = dir.filePath(QStringLiteral("plot.") + QLatin1String(ext));
+            QVERIFY2(p->exportTo(path, 640, 400), ext);
+            QVERIFY(QFileInfo(path).size() > 100);
+        }
+        // Zoom, then reset view returns to the home ranges.
+        const QCPRange home = p->xAxis->range();
+        p->xAxis->scaleRange(0.25);
+        QVERIFY(p->xAxis->range().size() < home.size());
+        p->resetView();
+        QCOMPARE(p->xAxis->range().lower, home.lower);
+    }
+
+    void demoModelOpensWhenBundled()
+    {
+        MainWindow w;
+        w.show();
+        QSignalSpy opened(&w, &MainWindow::modelOpened);
+        if (!w.openDemo())
+            QSKIP("no bundled demo model in this tree");
+        QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, 20000);
+        QVERIFY(w.document()->model()->tensors().size() >= 2);
+        QVERIFY(waitForAnalysis(w));
+    }
+};
+
+QTEST_MAIN(TstMainWindow)
+#include "tst_main_window.moc"
