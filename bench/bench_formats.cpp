@@ -1,0 +1,258 @@
+// quantlens-bench-formats: accuracy and speed of every format of the zoo on seeded 4096×4096 float32
+// matrices (N(0,1) and Student-t df = 3), against the machine's read bandwidth measured in the same run.
+//
+//   quantlens-bench-formats [--json] [--quick] [--format NAME]
+//
+// Per format:
+//   sqnr_normal, sqnr_t3   SQNR (dB) of ql::quantize with the format's default spec
+//   bar_normal, bar_t3     the ggml reference SQNRs of issue #3 (GGUF formats), pass = within 0.02 dB
+//   encode GB/s            the encode kernel over the whole matrix (fp32 bytes read per second, all
+//                          threads); for formats without a separate kernel, the whole quantize()
+//   decode GB/s            the decode kernel (fp32 bytes written per second, all threads)
+//   × bw                   the two speeds divided by the read bandwidth
+//   ns/el (1 thread)       K-quants and IQ4_NL: single-threaded encode cost per element
+//   quantize s             the whole ql::quantize() (codes, x̂, metrics) for reference
+// Plus k-means on 16.7M values at 4 bits per tensor (bar: ≤ 1 s).
+
+#include "bench_util.h"
+
+#include "core/base/random.h"
+#include "core/formats/float_formats.h"
+#include "core/formats/gguf_formats.h"
+#include "core/formats/normal_float.h"
+#include "core/quant/format_traits.h"
+#include "core/quant/quantize.h"
+
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include <time.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+
+using namespace ql;
+
+namespace {
+
+double threadCpuNow()
+{
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+const std::map<std::string, std::pair<double, double>> kBars = {
+    {"q8_0", {45.43, 41.37}}, {"q6_k", {35.02, 31.86}}, {"q5_k", {28.85, 26.60}}, {"q5_1", {28.44, 26.28}},
+    {"q5_0", {27.39, 23.67}}, {"q4_k", {22.93, 20.74}}, {"iq4_nl", {22.37, 19.91}}, {"q4_1", {22.13, 19.97}},
+    {"q4_0", {21.32, 17.94}}, {"q3_k", {16.43, 14.52}}, {"q2_k", {10.56, 9.15}}};
+
+// ggml reference encoder cost per element quoted in issue #3 (single thread, this class of machine).
+const std::map<std::string, double> kGgmlNs = {{"q4_k", 87.0}};
+
+struct Row {
+    std::string name;
+    double sqnrN = 0, sqnrT = 0, encGBs = 0, decGBs = 0, nsPerEl = 0, quantizeS = 0;
+    bool kernel = false;
+};
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    bool json = false, quick = false;
+    std::string only;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (std::strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else if (std::strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+            only = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: quantlens-bench-formats [--json] [--quick] [--format NAME]\n");
+            return 2;
+        }
+    }
+    const int reps = quick ? 1 : 3;
+    const double bw = bench::measureReadBandwidth();
+    const std::int64_t rows = 4096, cols = 4096, n = rows * cols;
+    const double bytes = double(n) * 4;
+    const Tensor tn = randomTensor({rows, cols}, Distribution::Normal, 42);
+    const Tensor tt = randomTensor({rows, cols}, Distribution::StudentT3, 42);
+    if (!json)
+        std::printf("threads %d, read bandwidth %s; 4096x4096 fp32 (N(0,1) and Student-t3, seed 42)\n\n",
+                    omp_get_max_threads(), bench::gbps(bw).c_str());
+
+    std::vector<Row> out;
+    std::vector<std::uint8_t> buf(static_cast<std::size_t>(n) * 4);
+    std::vector<float> y(static_cast<std::size_t>(n));
+    for (const FormatTraits& t : allFormats()) {
+        if (t.format == Format::Int || t.format == Format::F32)
+            continue;
+        const std::string name(t.name);
+        if (!only.empty() && name != only)
+            continue;
+        Row r;
+        r.name = name;
+        const QuantSpec spec = defaultSpec(t.format);
+        QuantOptions opt;
+        opt.keepCodes = false;
+        opt.keepDequant = false;
+        for (int which = 0; which < 2; ++which) {
+            const Tensor& x = which == 0 ? tn : tt;
+            double sq = 0;
+            const double s = bench::bestOf(which == 0 ? reps : 1, [&] {
+                auto q = quantize(x.view(), spec, opt);
+                sq = q ? q->metrics.sqnrDb : NAN;
+            });
+            (which == 0 ? r.sqnrN : r.sqnrT) = sq;
+            if (which == 0)
+                r.quantizeS = s;
+        }
+        const float* xd = tn.data.data();
+        const RowKernels* k = rowKernels(t.format);
+        std::function<void()> enc, dec;
+        if (k) {
+            const std::int64_t bpr = cols / k->blockSize * k->blockBytes;
+            enc = [&, k, bpr] {
+#pragma omp parallel for schedule(static)
+                for (std::int64_t row = 0; row < rows; ++row)
+                    k->encode(xd + row * cols, nullptr, cols, buf.data() + row * bpr);
+            };
+            dec = [&, k, bpr] {
+#pragma omp parallel for schedule(static)
+                for (std::int64_t row = 0; row < rows; ++row)
+                    k->decode(buf.data() + row * bpr, cols / k->blockSize, y.data() + row * cols);
+            };
+        } else if (t.format == Format::F8E4M3 || t.format == Format::F8E5M2) {
+            const bool e4 = t.format == Format::F8E4M3;
+            enc = [&, e4] {
+#pragma omp parallel for schedule(static)
+                for (std::int64_t row = 0; row < rows; ++row) {
+                    const float s = 0.01f;  // the per-channel scale (its search is part of quantize s)
+                    if (e4)
+                        encodeFp8E4M3(xd + row * cols, cols, s, buf.data() + row * cols);
+                    else
+                        encodeFp8E5M2(xd + row * cols, cols, s, buf.data() + row * cols);
+                }
+            };
+            dec = [&, e4] {
+#pragma omp parallel for schedule(static)
+                for (std::int64_t row = 0; row < rows; ++row) {
+                    if (e4)
+                        decodeFp8E4M3(buf.data() + row * cols, cols, 0.01f, y.data() + row * cols);
+                    else
+                        decodeFp8E5M2(buf.data() + row * cols, cols, 0.01f, y.data() + row * cols);
+                }
+            };
+        } else if (t.format == Format::NVFP4) {
+            const float g = nvfp4TensorScale(xd, n);
+            const std::int64_t bpr = cols / 16 * 9;
+            enc = [&, g, bpr] {
+#pragma omp parallel for schedule(static)
+                for (std::int64_t row = 0; row < rows; ++row)
+                    encodeNvfp4(xd + row * cols, cols, g, buf.data() + row * bpr);
+            };
+            dec = [&, g, bpr] {
+#pragma omp parallel for schedule(static)
+                for (std::int64_t row = 0; row < rows; ++row)
+                    decodeNvfp4(buf.data() + row * bpr, cols / 16, g, y.data() + row * cols);
+            };
+        } else if (t.format == Format::NF4) {
+            // Groups of 64: absmax, then codes and x̂ (the 16-level table lookup is the decode).
+            enc = [&] {
+#pragma omp parallel for schedule(static)
+                for (std::int64_t row = 0; row < rows; ++row)
+                    for (std::int64_t g = 0; g < cols; g += 64) {
+                        const float* xg = xd + row * cols + g;
+                        float amax = 0;
+                        for (int i = 0; i < 64; ++i)
+                            amax = std::max(amax, std::fabs(xg[i]));
+                        encodeNf4(xg, 64, amax > 0 ? amax : 1.0f, buf.data() + row * cols + g, y.data() + row * cols + g);
+                    }
+            };
+        }
+        if (enc) {
+            r.kernel = true;
+            r.encGBs = bytes / bench::bestOf(reps, enc) / 1e9;
+            if (dec)
+                r.decGBs = bytes / bench::bestOf(reps, dec) / 1e9;
+            if (k && (t.family == FormatFamily::GgufBlock) && (k->blockSize == 256 || t.format == Format::IQ4_NL)) {
+                const std::int64_t sub = 256 * cols;  // 256 rows, one thread
+                double best = 1e9;
+                for (int rep = 0; rep < reps; ++rep) {
+                    const double t0 = threadCpuNow();
+                    k->encode(xd, nullptr, sub, buf.data());
+                    best = std::min(best, threadCpuNow() - t0);
+                }
+                r.nsPerEl = best * 1e9 / double(sub);
+            }
+        } else {
+            r.encGBs = bytes / r.quantizeS / 1e9;
+        }
+        out.push_back(r);
+    }
+
+    // k-means on 16.7M values, 4 bits, one codebook.
+    QuantSpec km = defaultSpec(Format::KMeans);
+    km.granularity = Granularity{};
+    QuantOptions kmo;
+    kmo.keepCodes = false;
+    kmo.keepDequant = false;
+    double kmSqnr = 0;
+    const double kmS = bench::bestOf(reps, [&] {
+        auto q = quantize(tn.view(), km, kmo);
+        kmSqnr = q ? q->metrics.sqnrDb : NAN;
+    });
+
+    nlohmann::json j;
+    j["threads"] = omp_get_max_threads();
+    j["read_bandwidth_gbps"] = bw / 1e9;
+    j["formats"] = nlohmann::json::array();
+    if (!json) {
+        std::printf("%-9s %8s %8s %7s %7s  %9s %6s %9s %6s %9s %10s\n", "format", "sqnr N", "sqnr t3", "bar N", "bar t3",
+                    "enc GB/s", "x bw", "dec GB/s", "x bw", "ns/el 1T", "quantize s");
+    }
+    for (const Row& r : out) {
+        auto bar = kBars.find(r.name);
+        nlohmann::json e{{"format", r.name},         {"sqnr_normal_db", r.sqnrN}, {"sqnr_t3_db", r.sqnrT},
+                         {"encode_gbps", r.encGBs},  {"encode_x_bw", r.encGBs * 1e9 / bw},
+                         {"decode_gbps", r.decGBs},  {"decode_x_bw", r.decGBs * 1e9 / bw},
+                         {"quantize_seconds", r.quantizeS}, {"encode_is_kernel", r.kernel}};
+        if (r.nsPerEl > 0)
+            e["encode_ns_per_element_1thread"] = r.nsPerEl;
+        if (bar != kBars.end()) {
+            e["bar_normal_db"] = bar->second.first;
+            e["bar_t3_db"] = bar->second.second;
+            e["meets_bars"] = r.sqnrN >= bar->second.first - 0.02 && r.sqnrT >= bar->second.second - 0.02;
+        }
+        j["formats"].push_back(e);
+        if (!json) {
+            char bn[16] = "", bt[16] = "";
+            if (bar != kBars.end()) {
+                std::snprintf(bn, sizeof bn, "%.2f%s", bar->second.first, r.sqnrN >= bar->second.first - 0.02 ? "" : "!");
+                std::snprintf(bt, sizeof bt, "%.2f%s", bar->second.second, r.sqnrT >= bar->second.second - 0.02 ? "" : "!");
+            }
+            char ns[16] = "";
+            if (r.nsPerEl > 0)
+                std::snprintf(ns, sizeof ns, "%.1f", r.nsPerEl);
+            std::printf("%-9s %8.3f %8.3f %7s %7s  %9.2f %6.2f %9.2f %6.2f %9s %10.3f%s\n", r.name.c_str(), r.sqnrN,
+                        r.sqnrT, bn, bt, r.encGBs, r.encGBs * 1e9 / bw, r.decGBs, r.decGBs * 1e9 / bw, ns,
+                        r.quantizeS, r.kernel ? "" : "  (encode = whole quantize)");
+        }
+    }
+    j["kmeans_16m_4bit_seconds"] = kmS;
+    j["kmeans_16m_4bit_sqnr_db"] = kmSqnr;
+    if (json)
+        std::cout << j.dump(2) << "\n";
+    else
+        std::printf("\nk-means, 16.7M values, 4 bits, one codebook: %.3f s (SQNR %.3f dB; bar <= 1 s)\n"
+                    "bars: ! = below the ggml reference SQNR by more than 0.02 dB\n",
+                    kmS, kmSqnr);
+    return 0;
+}
