@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 
 namespace ql::calib {
 
@@ -92,6 +93,35 @@ Result<CalibrationSet> makeCalibrationSet(std::vector<CalibrationLayer> layers, 
 
 Result<CalibrationSet> loadCalibrationSet(const std::string& path, TaskContext& ctx)
 {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        // A folder of .npy files: one layer per file, named after the file (without ".npy").
+        std::vector<std::filesystem::path> files;
+        for (const auto& e : std::filesystem::directory_iterator(path, ec))
+            if (e.path().extension() == ".npy")
+                files.push_back(e.path());
+        if (ec)
+            return makeError(ErrorCode::Io, "cannot list the folder: " + ec.message(), path);
+        std::sort(files.begin(), files.end());
+        std::vector<CalibrationLayer> layers;
+        for (const auto& f : files) {
+            const std::string layer = f.stem().string();
+            auto m = openModel(f.string(), ctx);
+            if (!m)
+                return std::move(m).error().within(layerContext(layer));
+            if ((*m)->tensors().size() != 1)
+                return makeError(ErrorCode::Corrupt, "expected one array per .npy file", layerContext(layer)).within(path);
+            if ((*m)->tensors()[0].numel > kMaxCalibElements)
+                return makeError(ErrorCode::TooLarge, "more than 2^28 values", layerContext(layer)).within(path);
+            auto t = (*m)->readTensor(0, ctx);
+            if (!t)
+                return std::move(t).error().within(layerContext(layer));
+            layers.push_back({layer, std::move(*t)});
+        }
+        if (layers.empty())
+            return makeError(ErrorCode::NotFound, "the folder holds no .npy files", path);
+        return makeCalibrationSet(std::move(layers), path);
+    }
     auto model = openModel(path, ctx);
     if (!model)
         return std::move(model).error();

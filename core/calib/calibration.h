@@ -43,7 +43,8 @@ struct CalibrationSet {
 /// Builds a set from in-memory tensors, with the checks of loadCalibrationSet. Errors name the layer.
 Result<CalibrationSet> makeCalibrationSet(std::vector<CalibrationLayer> layers, const std::string& source);
 
-/// Loads every tensor of a file as one layer (through openModel). Checks: rank ≥ 2, at least one
+/// Loads every tensor of a file as one layer (through openModel), or every NAME.npy of a folder as
+/// layer NAME (in name order). Checks: rank ≥ 2, at least one
 /// sample, no NaN/Inf (NonFinite naming the layer), at most 2^28 elements per layer (TooLarge).
 Result<CalibrationSet> loadCalibrationSet(const std::string& path, TaskContext& ctx = TaskContext::none());
 

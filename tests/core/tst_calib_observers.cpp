@@ -2,12 +2,16 @@
 // errors (naming the layer) for malformed or mismatched calibration files.
 
 #include "core/calib/calibration.h"
+#include "core/io/npy.h"
 #include "core/io/safetensors.h"
 #include "core/nn/demo.h"
 #include "core/quant/range.h"
 
+#include <QDir>
 #include <QTemporaryDir>
 #include <QtTest>
+
+#include <hdf5.h>
 
 #include <cmath>
 #include <limits>
@@ -269,6 +273,43 @@ private Q_SLOTS:
         auto r4 = loadCalibrationSet(p);
         QVERIFY(!r4.has_value());
         QVERIFY(!loadCalibrationSet(path("missing.safetensors")).has_value());
+    }
+
+    void folderOfNpyAndHdf5LoadLikeSafetensors()
+    {
+        auto ref = loadCalibrationSet(kDemoDir + "/mlp_calibration.safetensors");
+        QVERIFY(ref.has_value());
+        const QString folder = m_dir.filePath(QStringLiteral("npy_folder"));
+        QVERIFY(QDir().mkpath(folder));
+        const std::string h5 = path("calib.h5");
+        const hid_t f = H5Fcreate(h5.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        QVERIFY(f >= 0);
+        for (const auto& l : ref->layers) {
+            QVERIFY(writeNpy((folder + QLatin1Char('/') + QString::fromStdString(l.layer) + QStringLiteral(".npy")).toStdString(),
+                             l.samples.view())
+                        .has_value());
+            const hsize_t dims[2] = {hsize_t(l.samples.shape[0]), hsize_t(l.samples.shape[1])};
+            const hid_t space = H5Screate_simple(2, dims, nullptr);
+            const hid_t ds = H5Dcreate2(f, l.layer.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            QVERIFY(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, l.samples.data.data()) >= 0);
+            H5Dclose(ds);
+            H5Sclose(space);
+        }
+        H5Fclose(f);
+        for (const std::string& p : {folder.toStdString(), h5}) {
+            auto set = loadCalibrationSet(p);
+            QVERIFY2(set.has_value(), set ? p.c_str() : set.error().toString().c_str());
+            QCOMPARE(set->layers.size(), ref->layers.size());
+            for (const auto& l : ref->layers) {
+                const CalibrationLayer* got = set->find(l.layer);
+                QVERIFY2(got, l.layer.c_str());
+                QCOMPARE(got->samples.shape, l.samples.shape);
+                QVERIFY(got->samples.data == l.samples.data);
+            }
+        }
+        QVERIFY(!loadCalibrationSet(m_dir.filePath(QStringLiteral("nothing")).toStdString()).has_value());
+        QVERIFY(QDir().mkpath(m_dir.filePath(QStringLiteral("empty"))));
+        QVERIFY(!loadCalibrationSet(m_dir.filePath(QStringLiteral("empty")).toStdString()).has_value());
     }
 
     void firstSamplesAndRanges()
