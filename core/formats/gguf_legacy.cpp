@@ -1,6 +1,7 @@
 // GGUF block formats with one scale per 32 elements: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL.
 //
-// Without importance weights Q8_0..Q5_1 are round-to-nearest, as ggml's reference quantizers:
+// Without importance weights Q8_0..Q5_1 round to nearest, as ggml's reference quantizers, and then
+// refit the scale (and minimum) by least squares for those codes:
 //  Q8_0: d = amax / 127, q = round(x / d);
 //  Q4_0 / Q5_0: d = max / −8 (−16) where max is the value of largest magnitude (the positive one
 //        when +a and −a tie), q = clamp(round(x / d) + 8 (16), 0, 15 (31));
@@ -70,6 +71,37 @@ inline void packNibbles32(const std::uint8_t* L, std::uint8_t* qs)
         qs[j] = std::uint8_t(L[j] | (L[j + 16] << 4));
 }
 
+
+// Least-squares refit of the scale (and minimum) for fixed round-to-nearest codes: the codes stay,
+// the stored scale becomes the one that minimises the squared error for them. One compiled instance
+// (noinline) serves the fast and the reference encoders, so both produce the same bytes.
+[[gnu::noinline]] float refitScale(const float* x, const std::int8_t* l, int n, float d)
+{
+    float sxl = 0.0f, sl2 = 0.0f;
+    for (int j = 0; j < n; ++j) {
+        sxl += x[j] * float(l[j]);
+        sl2 += float(l[j]) * float(l[j]);
+    }
+    return sl2 > 0.0f ? sxl / sl2 : d;
+}
+
+[[gnu::noinline]] void refitAffine(const float* x, const std::uint8_t* q, int n, float& d, float& m)
+{
+    float sq = 0.0f, sq2 = 0.0f, sx = 0.0f, sxq = 0.0f;
+    for (int j = 0; j < n; ++j) {
+        const float v = float(q[j]);
+        sq += v;
+        sq2 += v * v;
+        sx += x[j];
+        sxq += x[j] * v;
+    }
+    const float D = float(n) * sq2 - sq * sq;
+    if (D > 0.0f) {
+        d = (float(n) * sxq - sx * sq) / D;
+        m = (sq2 * sx - sq * sxq) / D;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Q8_0
 
@@ -83,9 +115,9 @@ void encodeQ8_0Ref(const float* x, const float*, std::int64_t n, std::uint8_t* d
             amax = std::max(amax, std::fabs(xb[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         BlockQ8_0 blk;
-        blk.d = toF16(d);
         for (int j = 0; j < kQK8_0; ++j)
             blk.qs[j] = std::int8_t(nearestInt(xb[j] * id));
+        blk.d = toF16(refitScale(xb, blk.qs, kQK8_0, d));
         std::memcpy(y + b, &blk, sizeof blk);
     }
 }
@@ -100,12 +132,12 @@ void encodeQ8_0(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
             amax = std::max(amax, std::fabs(xb[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         std::uint8_t* out = dst + b * sizeof(BlockQ8_0);
-        const std::uint16_t dh = toF16(d);
-        std::memcpy(out, &dh, 2);
         std::int8_t q[kQK8_0];
 #pragma omp simd
         for (int j = 0; j < kQK8_0; ++j)
             q[j] = std::int8_t(__builtin_roundevenf(xb[j] * id));
+        const std::uint16_t dh = toF16(refitScale(xb, q, kQK8_0, d));
+        std::memcpy(out, &dh, 2);
         std::memcpy(out + 2, q, kQK8_0);
     }
 }
@@ -158,6 +190,10 @@ void symBlockRef(const float* xb, const float* wb, float& d, std::uint8_t* L)
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < 32; ++j)
         L[j] = std::uint8_t(clampf(__builtin_roundevenf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
+    std::int8_t l[32];
+    for (int j = 0; j < 32; ++j)
+        l[j] = std::int8_t(int(L[j]) - NMAX);
+    d = refitScale(xb, l, 32, d);
 }
 
 template <int NMAX>
@@ -173,6 +209,10 @@ void symBlock(const float* xb, const float* wb, float& d, std::uint8_t* L)
 #pragma omp simd
     for (int j = 0; j < 32; ++j)
         L[j] = std::uint8_t(clampf(__builtin_roundevenf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
+    std::int8_t l[32];
+    for (int j = 0; j < 32; ++j)
+        l[j] = std::int8_t(int(L[j]) - NMAX);
+    d = refitScale(xb, l, 32, d);
 }
 
 template <bool kFast>
@@ -352,6 +392,7 @@ void affineBlock(const float* xb, const float* wb, float& d, float& m, std::uint
 #pragma omp simd
     for (int j = 0; j < 32; ++j)
         L[j] = std::uint8_t(clampf(__builtin_roundevenf((xb[j] - mn) * id), 0.0f, float(NMAX)));
+    refitAffine(xb, L, 32, d, m);
 }
 
 template <bool kFast>
