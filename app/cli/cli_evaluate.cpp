@@ -3,6 +3,7 @@
 #include "app/cli/cli_args.h"
 #include "app/cli/cli_commands.h"
 #include "app/cli/cli_json.h"
+#include "core/export/config.h"
 #include "core/nn/demo.h"
 
 #include <charconv>
@@ -19,6 +20,7 @@ const char* kUsage =
     "float), optionally its activations, and reports test accuracy, agreement with the float model\n"
     "(top-1 match rate, mean KL of the softmax outputs) and per-layer sensitivity.\n"
     "  --demo mlp|cnn          the bundled model to evaluate\n"
+    "  --config CFG.json       take the weight plan (default spec, overrides, skips) from a config\n"
     "  --weights-float         keep weights in float (activation quantization only)\n"
     "  --act-bits B            quantize the input of every layer to B bits (2..16)\n"
     "  --act-observer O        minmax | ema | percentile:P | mse | kl (static ranges; default minmax)\n"
@@ -68,7 +70,7 @@ int runEvaluate(const std::vector<std::string>& argv)
     }
     std::set<std::string> allowed = specOptionNames();
     allowed.insert({"json", "help", "dynamic", "act-symmetric", "act-per-channel", "no-sensitivity", "weights-float",
-                    "demo", "act-bits", "act-observer", "calib", "calib-samples", "resources"});
+                    "demo", "act-bits", "act-observer", "calib", "calib-samples", "resources", "config"});
     if (auto ok = args->allowOnly(allowed); !ok) {
         printError(ok.error().toString());
         return kExitUsage;
@@ -89,6 +91,19 @@ int runEvaluate(const std::vector<std::string>& argv)
     }
     QuantPlan plan;
     plan.defaultSpec = *spec;
+    if (auto cfgPath = args->get("config")) {
+        for (const auto& name : specOptionNames())
+            if (args->has(name)) {
+                printError("--config and --" + name + " cannot be combined (the config holds the plan)");
+                return kExitUsage;
+            }
+        auto cfg = loadConfig(*cfgPath);
+        if (!cfg) {
+            printError(cfg.error().toString());
+            return kExitUsage;
+        }
+        plan = cfg->plan;
+    }
     if (args->has("weights-float"))
         plan.defaultSpec.format = Format::F32;
 

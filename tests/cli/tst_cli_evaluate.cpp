@@ -98,6 +98,31 @@ private Q_SLOTS:
         QCOMPARE(r.err.count('\n'), 1);
     }
 
+    void evaluateWithConfig()
+    {
+        QVERIFY(m_dir.isValid());
+        const QString cfg = m_dir.filePath(QStringLiteral("plan.json"));
+        QFile f(cfg);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(R"({"format_version": 1,
+                    "default": {"format": "int", "bits": 8, "granularity": {"kind": "channel", "axis": 0}},
+                    "overrides": [{"match": "exact", "pattern": "fc1.weight",
+                                   "spec": {"format": "int", "bits": 2, "granularity": {"kind": "tensor"}}}]})");
+        f.close();
+        const Run r = cli({QStringLiteral("evaluate"), QStringLiteral("--demo"), QStringLiteral("mlp"),
+                           QStringLiteral("--config"), cfg, QStringLiteral("--json")});
+        QVERIFY2(r.code == 0, r.err.constData());
+        const QJsonArray layers = QJsonDocument::fromJson(r.out).object()[QLatin1String("layers")].toArray();
+        QVERIFY(layers[0].toObject()[QLatin1String("spec")].toString().startsWith(QLatin1String("int2")));
+        QVERIFY(layers[1].toObject()[QLatin1String("spec")].toString().startsWith(QLatin1String("int8")));
+        QVERIFY(layers[0].toObject()[QLatin1String("accuracy_drop")].toDouble() >
+                layers[1].toObject()[QLatin1String("accuracy_drop")].toDouble());
+        QCOMPARE(cli({QStringLiteral("evaluate"), QStringLiteral("--demo"), QStringLiteral("mlp"), QStringLiteral("--config"),
+                      cfg, QStringLiteral("--bits"), QStringLiteral("4")})
+                     .code,
+                 2);
+    }
+
     void calibrateJson()
     {
         const Run r = cli({QStringLiteral("calibrate"), demo("cnn.safetensors"), demo("cnn_calibration.safetensors"),
