@@ -73,7 +73,8 @@ Result<void> setParameters(Network& net, const std::function<Result<Tensor>(cons
 /// Integer grid and ranges applied to the input of one weighted layer.
 /// Static: `ranges` holds one [lo, hi] (per tensor) or one per channel (the channel axis of a
 /// sample is its first dim: features for Dense inputs, C for Conv2D inputs).
-/// Dynamic: ranges are taken per sample at run time (min-max of that sample, per tensor or per channel).
+/// Dynamic: ranges are taken per sample at run time (min-max of that sample, per tensor or per channel;
+/// per channel on a dense input means one value per range, which is exact, so use per tensor there).
 struct ActQuantLayer {
     bool enabled = false;
     int bits = 8;
