@@ -134,8 +134,8 @@ std::string floatTypeName(DType d)
 }
 
 // The spec a plan asks for, adjusted for the target; fills te.used/scheme/fallback/reason.
-void decideTensor(const TensorInfo& t, const std::optional<QuantSpec>& requested, ExportFormat format,
-                  TensorExport& te, Job& job)
+void decideTensor(const TensorInfo& t, const QuantPlan& plan, const std::optional<QuantSpec>& requested,
+                  ExportFormat format, TensorExport& te, Job& job)
 {
     te.name = t.name;
     te.shape = t.logicalShape;
@@ -195,6 +195,16 @@ void decideTensor(const TensorInfo& t, const std::optional<QuantSpec>& requested
     }
     QuantSpec s = *requested;
     const FormatTraits* traits = findFormatTraits(s.format);
+    // As in the explorer: the default spec's channel axis follows the tensor's own output-channel
+    // axis (Keras Dense [in, out] → 1); an override's axis is taken as written.
+    bool fromOverride = false;
+    for (const auto& o : plan.overrides)
+        if (patternMatches(o.kind, o.pattern, t.name))
+            fromOverride = true;
+    const int rank = static_cast<int>(t.logicalShape.size());
+    if (!fromOverride && s.granularity.kind != GranularityKind::Tensor && s.granularity.axis >= 0 &&
+        t.channelAxis < rank)
+        s.granularity.axis = t.channelAxis;
 
     if (gguf) {
         if (t.logicalShape.size() < 2) {
@@ -238,6 +248,16 @@ void decideTensor(const TensorInfo& t, const std::optional<QuantSpec>& requested
                 s = c;
                 fixed = true;
                 reason += ": per-channel instead";
+            }
+        }
+        if (!fixed && s.granularity.kind != GranularityKind::Tensor && traits->allows(GranularityKind::Tensor) &&
+            traits->blockSize <= 0) {
+            QuantSpec c = s;
+            c.granularity = Granularity{};
+            if (validateSpec(c, t.logicalShape)) {
+                s = c;
+                fixed = true;
+                reason += ": per-tensor instead";
             }
         }
         if (!fixed) {
@@ -391,7 +411,7 @@ Result<std::vector<Job>> makeJobs(const Model& model, const QuantPlan& plan, Exp
                                      std::to_string(tr->maxBits) + " bits, not " + std::to_string(requested->bits),
                                  "tensor '" + t.name + "'");
         }
-        decideTensor(t, requested, format, job.te, job);
+        decideTensor(t, plan, requested, format, job.te, job);
         if (!t.supported && job.te.scheme != StorageScheme::Copy)
             return makeError(ErrorCode::Unsupported, "tensor cannot be decoded: " + t.note,
                              model.path() + ": tensor '" + t.name + "'");
