@@ -17,6 +17,7 @@ const std::vector<Command>& commands();
 
 int runStats(const std::vector<std::string>& args);
 int runFormats(const std::vector<std::string>& args);
+int runInspect(const std::vector<std::string>& args);
 int runCalibrate(const std::vector<std::string>& args);
 int runEvaluate(const std::vector<std::string>& args);
 int runTrainDemo(const std::vector<std::string>& args);

@@ -15,6 +15,7 @@ const std::vector<Command>& commands()
     static const std::vector<Command> k{
         {"stats", "metrics of one quantization spec on one tensor", &runStats},
         {"formats", "list every quantization format and its properties", &runFormats},
+        {"inspect", "the tensors of a model file: types, shapes, sizes, layers, roles", &runInspect},
         {"calibrate", "activation ranges per layer from a calibration set", &runCalibrate},
         {"evaluate", "accuracy of a demo model under a quantization plan", &runEvaluate},
         {"train-demo", "regenerate the bundled demo models from their seeds", &runTrainDemo},

@@ -295,7 +295,8 @@ private slots:
                 ErrorCode::Truncated);
         auto patched = [&](std::size_t at, std::vector<std::uint8_t> v) {
             auto b = valid;
-            std::copy(v.begin(), v.end(), b.begin() + std::ptrdiff_t(at));
+            for (std::size_t k = 0; k < v.size(); ++k)
+                b.at(at + k) = v[k];
             return b;
         };
         add("wrong magic", patched(0, {'G', 'G', 'U', 'X'}), ErrorCode::Corrupt);
