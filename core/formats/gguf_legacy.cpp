@@ -610,21 +610,40 @@ void encodeIq4NlImpl(const float* x, const float* imp, std::int64_t n, std::uint
             for (int k = -kIq4Try; k <= kIq4Try; ++k)
                 id[k + kIq4Try + 1] = (float(k) + t.values[0]) / max;
             if constexpr (kFast) {
+                // The 16 candidates in one vector; table lookups are register shuffles.
+                using search::Ints16;
+                using search::Lanes16;
+                static_assert(kIq4Lanes == 16);
+                Lanes16 idv, vals, mids, ax = {}, aq = {};
+                Ints16 lutLo, lutHi;
+                std::memcpy(&idv, id, 64);
+                std::memcpy(&vals, t.values, 64);
+                std::memcpy(&mids, t.mids, 64);
+                std::memcpy(&lutLo, t.binLut, 64);
+                std::memcpy(&lutHi, t.binLut + 16, 64);
+                const Lanes16 zero = {}, top = zero + 31.0f;
                 for (int j = 0; j < 32; ++j) {
                     const float xj = xb[j], wj = w[j];
-#pragma omp simd
-                    for (int c = 0; c < kIq4Lanes; ++c) {
-                        const float q = t.values[iq4Index(t, id[c] * xj)];
-                        sqx[c] += wj * q * xj;
-                        sq2[c] += wj * q * q;
-                    }
+                    const Lanes16 al = idv * xj;
+                    Lanes16 f = (al + 128.0f) * 0.125f;
+                    f = f < zero ? zero : f;
+                    f = f > top ? top : f;
+                    const Ints16 bin = __builtin_convertvector(f, Ints16);
+                    const Ints16 c = __builtin_shuffle(lutLo, lutHi, bin);
+                    const Ints16 idx = c - (al >= __builtin_shuffle(mids, c));
+                    const Lanes16 q = __builtin_shuffle(vals, idx);
+                    const Lanes16 wq = wj * q;
+                    ax += wq * xj;
+                    aq += wq * q;
                 }
+                std::memcpy(sqx, &ax, 64);
+                std::memcpy(sq2, &aq, 64);
             } else {
                 for (int c = 0; c < kIq4Lanes; ++c)
                     for (int j = 0; j < 32; ++j) {
                         const float q = t.values[iq4IndexRef(id[c] * xb[j])];
-                        sqx[c] += w[j] * q * xb[j];
-                        sq2[c] += w[j] * q * q;
+                        sqx[c] += (w[j] * q) * xb[j];
+                        sq2[c] += (w[j] * q) * q;
                     }
             }
             d = sqx[0] / sq2[0];
