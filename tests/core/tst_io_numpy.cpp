@@ -104,8 +104,9 @@ private slots:
                     for (bool f : {false, true}) {
                         if (be && dtypeSize(kCases[c].type) == 1)
                             continue;
-                        const std::string name = "v" + std::to_string(v) + " " + kCases[c].code + (be ? " BE" : " LE") +
-                                                 (f ? " F" : " C");
+                        std::string name = "v";
+                        name.append(std::to_string(v)).append(" ").append(kCases[c].code);
+                        name.append(be ? " BE" : " LE").append(f ? " F" : " C");
                         QTest::newRow(name.c_str()) << v << c << be << f;
                     }
     }

@@ -33,8 +33,11 @@ std::vector<std::uint8_t> rawFile(const std::string& json, const std::vector<std
     const std::uint64_t n = lenOverride >= 0 ? std::uint64_t(lenOverride) : json.size();
     for (int i = 0; i < 8; ++i)
         out[i] = std::uint8_t(n >> (8 * i));
-    out.insert(out.end(), json.begin(), json.end());
-    out.insert(out.end(), data.begin(), data.end());
+    out.resize(8 + json.size() + data.size());
+    if (!json.empty())
+        std::memcpy(out.data() + 8, json.data(), json.size());
+    if (!data.empty())
+        std::memcpy(out.data() + 8 + json.size(), data.data(), data.size());
     return out;
 }
 
