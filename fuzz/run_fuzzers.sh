@@ -14,7 +14,7 @@ TARGETS="safetensors gguf hdf5 numpy"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
     -DQL_FUZZ=ON -DQL_BUILD_GUI=OFF -DQL_BUILD_TESTS=OFF -DQL_BUILD_BENCH=OFF -DQL_NATIVE=OFF >/dev/null
-# Only the library and the fuzzers, not the CLI or anything else.
+# Only core/base + core/io and the fuzzers, not the rest of ql_core or the CLI.
 cmake --build "$BUILD" -j "$JOBS" --target fuzz_seeds $(for t in $TARGETS; do printf 'fuzz_%s ' "$t"; done)
 
 RUN="$BUILD/fuzz-run-$(date +%Y%m%d-%H%M%S)"
