@@ -189,6 +189,17 @@ void decideTensor(const TensorInfo& t, const QuantPlan& plan, const std::optiona
         unquantized(false, requested ? "kept in float32 by the plan" : "skipped by the plan");
         return;
     }
+    bool fromOverride = false;
+    for (const auto& o : plan.overrides)
+        if (patternMatches(o.kind, o.pattern, t.name))
+            fromOverride = true;
+    const int rank = static_cast<int>(t.logicalShape.size());
+    if (!fromOverride && rank < 2) {
+        // As in the explorer: biases and norm scales are tiny and sensitive, kept as stored unless
+        // an override names them.
+        unquantized(false, "1-D tensor: kept as stored unless an override names it");
+        return;
+    }
     if (!floatSource) {
         unquantized(true, "not a floating-point tensor (" + t.storedTypeName + "): stored unquantized");
         return;
@@ -197,11 +208,6 @@ void decideTensor(const TensorInfo& t, const QuantPlan& plan, const std::optiona
     const FormatTraits* traits = findFormatTraits(s.format);
     // As in the explorer: the default spec's channel axis follows the tensor's own output-channel
     // axis (Keras Dense [in, out] → 1); an override's axis is taken as written.
-    bool fromOverride = false;
-    for (const auto& o : plan.overrides)
-        if (patternMatches(o.kind, o.pattern, t.name))
-            fromOverride = true;
-    const int rank = static_cast<int>(t.logicalShape.size());
     if (!fromOverride && s.granularity.kind != GranularityKind::Tensor && s.granularity.axis >= 0 &&
         t.channelAxis < rank)
         s.granularity.axis = t.channelAxis;

@@ -48,6 +48,19 @@ std::string regexEscape(const std::string& s)
     return out;
 }
 
+// The spec a tensor gets, with the exporter's rule that 1-D tensors (biases, norms) stay as stored
+// unless an override names them.
+std::optional<QuantSpec> effectiveSpec(const QuantPlan& plan, const PlanTensor& t)
+{
+    auto spec = plan.specFor(t.name);
+    if (!spec || t.shape.size() >= 2)
+        return spec;
+    for (const auto& o : plan.overrides)
+        if (patternMatches(o.kind, o.pattern, t.name))
+            return spec;
+    return std::nullopt;
+}
+
 std::string exactRegex(const std::string& name)
 {
     return "^" + regexEscape(name) + "$";
@@ -170,7 +183,7 @@ std::string llamaCpp(const QuantPlan& plan, const std::vector<PlanTensor>& tenso
     notes.push_back("first matching line wins: exact names, most specific first");
     std::vector<std::string> lines;
     for (const auto& t : tensors) {
-        const auto spec = plan.specFor(t.name);
+        const auto spec = effectiveSpec(plan, t);
         if (t.shape.size() < 2) {
             if (spec && spec->format != Format::F32 && spec->format != Format::F16)
                 notes.push_back(t.name + " is 1-D: llama-quantize keeps it unquantized (plan: " + specText(*spec) + ")");
@@ -218,7 +231,7 @@ std::string gptqModel(const QuantPlan& plan, const std::vector<PlanTensor>& tens
     }
     std::vector<std::string> entries;
     for (const auto& t : tensors) {
-        const auto spec = plan.specFor(t.name);
+        const auto spec = effectiveSpec(plan, t);
         if (!isLinearWeight(t)) {
             if (spec && spec->format != Format::F32 && spec->format != Format::F16 && spec->format != Format::BF16 &&
                 t.shape.size() >= 1)
@@ -299,7 +312,7 @@ std::string llmCompressor(const QuantPlan& plan, const std::vector<PlanTensor>& 
     std::map<std::string, std::vector<std::string>> groups;
     std::vector<std::string> ignore;
     for (const auto& t : tensors) {
-        const auto spec = plan.specFor(t.name);
+        const auto spec = effectiveSpec(plan, t);
         if (!isLinearWeight(t)) {
             if (spec && spec->format != Format::F32 && spec->format != Format::F16 && spec->format != Format::BF16)
                 out << "# NOT TRANSLATED: " << t.name << " (" << specText(*spec)

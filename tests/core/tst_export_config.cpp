@@ -204,9 +204,7 @@ private Q_SLOTS:
         const std::string expected =
             "#quantlens-note:default_q4_k:_give_it_as_the_type_argument_of_llama-quantize=f32\n"
             "#quantlens-note:first_matching_line_wins:_exact_names,_most_specific_first=f32\n"
-            "#quantlens-note:layers_0_input_norm_weight_is_1-d:_llama-quantize_keeps_it_unquantized__plan:_q4_k_=f32\n"
             "#quantlens-note:layers_1_self_attn_q_proj_weight_int4_sym_g128_minmax_has_no_gguf_type:_left_at_the_default_type=f32\n"
-            "#quantlens-note:layers_1_self_attn_q_proj_bias_is_1-d:_llama-quantize_keeps_it_unquantized__plan:_q4_k_=f32\n"
             "#quantlens-note:lm_head_weight_is_skipped_by_the_plan:_llama_cpp_cannot_keep_a_tensor_as_stored,_f16_used=f32\n"
             "^embed\\.weight$=q8_0\n"
             "^layers\\.0\\.mlp\\.down_proj\\.weight$=q6_k\n"
