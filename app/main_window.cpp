@@ -1,6 +1,7 @@
 #include "app/main_window.h"
 
 #include "app/controllers/compare_controller.h"
+#include "app/controllers/export_controller.h"
 #include "app/controllers/summary_controller.h"
 #include "app/controllers/tensor_controller.h"
 #include "app/controllers/tradeoff_controller.h"
@@ -145,6 +146,12 @@ MainWindow::MainWindow(QWidget* parent)
     connect(m_tensorCtl, &TensorController::failed, this, [this](const QString& m) { showMessage(m, true); });
     connect(m_tensorCtl, &TensorController::busyChanged, this, &MainWindow::updateBusy);
     connect(m_tensorCtl->analysisSlot(), &JobSlot::progress, this, [this](int v) { m_progress->setValue(v); });
+    m_exportCtl = new ExportController(m_doc, m_runner, this);
+    connect(m_exportCtl->slot(), &JobSlot::started, this, &MainWindow::updateBusy);
+    connect(m_exportCtl->slot(), &JobSlot::idle, this, &MainWindow::updateBusy);
+    connect(m_exportCtl->slot(), &JobSlot::progress, this, [this](int v) { m_progress->setValue(v); });
+    connect(m_exportCtl, &ExportController::exportFinished, this,
+            [this](bool ok, const QString& summary) { showMessage(summary, !ok); });
     connect(m_doc, &Document::planChanged, this, [this] {
         refreshStatus();
         refreshEditorScope();
@@ -298,6 +305,7 @@ void MainWindow::buildStatusBar()
         m_tensorCtl->cancel();
         m_openSlot->cancel();
         m_summaryCtl->cancel();
+        m_exportCtl->cancel();
         updateBusy();
     });
     statusBar()->addWidget(m_sizes, 1);
@@ -319,6 +327,40 @@ void MainWindow::buildMenus()
     open->setShortcut(QKeySequence::Open);
     file->addAction(tr("Open &demo model"), this, [this] { openDemo(); });
     m_recentMenu = file->addMenu(tr("Open &recent"));
+    file->addSeparator();
+    file->addAction(tr("&Import Config…"), this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Import config"), QString(),
+                                                          tr("QuantLens config (*.json)"));
+        if (path.isEmpty())
+            return;
+        QStringList warnings;
+        const QString err = m_exportCtl->importConfig(path, &warnings);
+        if (!err.isEmpty())
+            showMessage(err, true);
+        else
+            showMessage(warnings.isEmpty() ? tr("Imported %1").arg(QFileInfo(path).fileName())
+                                           : warnings.join(QStringLiteral("; ")),
+                        !warnings.isEmpty());
+    });
+    file->addAction(tr("&Export Config…"), this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export config"), QString(),
+                                                          tr("QuantLens config (*.json)"));
+        if (path.isEmpty())
+            return;
+        const QString err = m_exportCtl->exportConfig(path);
+        showMessage(err.isEmpty() ? tr("Wrote %1").arg(QFileInfo(path).fileName()) : err, !err.isEmpty());
+    });
+    file->addAction(tr("Export &quantized weights…"), this, [this] {
+        QString filter;
+        const QString path = QFileDialog::getSaveFileName(
+            this, tr("Export quantized weights"), QString(),
+            tr("Quantized safetensors (*.safetensors);;Fake-quant safetensors (*.safetensors);;GGUF (*.gguf);;HDF5 (*.h5)"),
+            &filter);
+        if (path.isEmpty())
+            return;
+        showMessage(tr("Exporting %1…").arg(QFileInfo(path).fileName()), false);
+        m_exportCtl->exportWeights(path, filter.startsWith(QStringLiteral("Fake")));
+    });
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
@@ -533,7 +575,8 @@ void MainWindow::refreshStatus()
 
 void MainWindow::updateBusy()
 {
-    const bool busy = m_tensorCtl->busy() || m_openSlot->isRunning() || (m_summaryCtl && m_summaryCtl->isRunning());
+    const bool busy = m_tensorCtl->busy() || m_openSlot->isRunning() || (m_summaryCtl && m_summaryCtl->isRunning()) ||
+                      (m_exportCtl && m_exportCtl->isRunning());
     m_progress->setVisible(busy);
     m_cancel->setVisible(busy);
     if (!busy)

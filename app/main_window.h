@@ -35,6 +35,7 @@ class TensorController;
 class SummaryController;
 class TradeoffController;
 class CompareController;
+class ExportController;
 class ChannelTableModel;
 class CompareTableModel;
 struct TensorAnalysis;
@@ -64,6 +65,7 @@ public:
     SummaryController* summaryController() const { return m_summaryCtl; }
     TradeoffController* tradeoffController() const { return m_tradeoffCtl; }
     CompareController* compareController() const { return m_compareCtl; }
+    ExportController* exportController() const { return m_exportCtl; }
     QTabWidget* tabs() const { return m_tabs; }
     DistributionView* distributionView() const { return m_dist; }
     ErrorView* errorView() const { return m_error; }
@@ -114,6 +116,7 @@ private:
     SummaryController* m_summaryCtl = nullptr;
     TradeoffController* m_tradeoffCtl = nullptr;
     CompareController* m_compareCtl = nullptr;
+    ExportController* m_exportCtl = nullptr;
     ChannelTableModel* m_channelModel = nullptr;
     CompareTableModel* m_compareModel = nullptr;
 
