@@ -42,8 +42,14 @@ ResolvedSpec resolveSpec(const QuantPlan& plan, const TensorInfo& info)
     for (const auto& o : plan.overrides)
         if (patternMatches(o.kind, o.pattern, info.name))
             fromOverride = true;
-    QuantSpec spec = *s;
     const int rank = static_cast<int>(info.logicalShape.size());
+    if (!fromOverride && rank < 2) {
+        // Biases and norm scales are tiny and sensitive: kept as stored unless a rule names them.
+        r.skipped = true;
+        r.note = QStringLiteral("1-D tensors are kept as stored by default (select it and edit to override)");
+        return r;
+    }
+    QuantSpec spec = *s;
     if (!fromOverride && spec.granularity.kind != GranularityKind::Tensor && spec.granularity.axis >= 0 &&
         info.channelAxis < rank)
         spec.granularity.axis = info.channelAxis;

@@ -93,6 +93,7 @@ MainWindow::MainWindow(QWidget* parent)
     m_compareModel = new CompareTableModel(this);
     m_compare->setTableModel(m_compareModel);
     m_summaryCtl = new SummaryController(m_doc, m_tree, m_runner, this);
+    m_summaryCtl->setTensorController(m_tensorCtl);
     m_tradeoffCtl = new TradeoffController(m_doc, m_tensorCtl, m_runner, this);
     m_compareCtl = new CompareController(m_tensorCtl, m_runner, this);
     m_compare->setPresets(m_compareCtl->presetNames(), m_compareCtl->chosen());
@@ -123,6 +124,8 @@ MainWindow::MainWindow(QWidget* parent)
     });
     connect(m_summaryCtl, &SummaryController::finished, this, [this] {
         updateBusy();
+        if (!m_summaryCtl->isRunning() && m_summaryCtl->total() > 0)
+            m_message->setText(tr("all %1 quantized tensors measured").arg(m_summaryCtl->total()));
         refreshStatus();
         if (m_tabs->currentWidget() == m_summary)
             m_summary->setData(m_summaryCtl->summary());
@@ -161,7 +164,8 @@ MainWindow::MainWindow(QWidget* parent)
         setWindowTitle(name.isEmpty() ? tr("QuantLens") : tr("%1 — QuantLens").arg(name));
         refreshStatus();
         m_treeView->expandToDepth(0);
-        m_treeView->resizeColumnToContents(0);
+        for (int c = 0; c < ModelTreeModel::ColumnCount; ++c)
+            m_treeView->resizeColumnToContents(c);
         // Select the first tensor so the views show something real right away.
         if (m_doc->hasModel() && !m_doc->model()->tensors().empty()) {
             int first = 0;
@@ -177,6 +181,21 @@ MainWindow::MainWindow(QWidget* parent)
 
     readSettings();
     refreshStatus();
+}
+
+void MainWindow::showEvent(QShowEvent* event)
+{
+    QMainWindow::showEvent(event);
+    if (!m_layoutRestored) {
+        m_layoutRestored = true;
+        // First run (no saved layout): a tree wide enough for its numbers.
+        if (QSettings(QString::fromLatin1(kOrg), QString::fromLatin1(kOrg)).value(QStringLiteral("windowState")).isNull()) {
+            const auto docks = findChildren<QDockWidget*>();
+            for (QDockWidget* d : docks)
+                if (d->objectName() == QLatin1String("modelDock"))
+                    resizeDocks({d}, {width() * 36 / 100}, Qt::Horizontal);
+        }
+    }
 }
 
 MainWindow::~MainWindow()
@@ -545,6 +564,18 @@ void MainWindow::refreshEditorScope()
 
 void MainWindow::onAnalysis(const std::shared_ptr<const TensorAnalysis>& a)
 {
+    // The analysis measured the current tensor under its spec: the tree's SQNR column takes it.
+    const int t = m_tensorCtl->currentTensor();
+    const ResolvedSpec rs = m_tensorCtl->currentSpec();
+    if (t >= 0 && a->result && rs.spec && *rs.spec == a->spec) {
+        TensorMetrics m;
+        m.spec = a->spec;
+        m.sqnrDb = a->result->metrics.sqnrDb;
+        m.sumX2 = a->result->metrics.sumX2;
+        m.sumErr2 = a->result->metrics.sumErr2;
+        m.mse = a->result->metrics.mse;
+        m_tree->setMetrics(static_cast<std::size_t>(t), m);
+    }
     m_dist->setData(a->distribution);
     m_error->setData(a->error);
     m_channels->setData(a->channels);

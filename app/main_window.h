@@ -87,6 +87,7 @@ signals:
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void showEvent(QShowEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dropEvent(QDropEvent* event) override;
 
@@ -139,6 +140,7 @@ private:
     QMenu* m_recentMenu = nullptr;
     QString m_lastMessage;
     QString m_pendingPath;
+    bool m_layoutRestored = false;
 };
 
 } // namespace ql

@@ -241,7 +241,7 @@ Result<TensorAnalysis> analyzeTensor(const std::shared_ptr<const Tensor>& tensor
     if (ctx.cancelled())
         return makeError(ErrorCode::Cancelled, "cancelled");
     if (options.landscape) {
-        Result<ClipLandscape> land = computeClipLandscape(tensor->view(), spec, LandscapeOptions{}, ctx);
+        Result<ClipLandscape> land = computeClipLandscape(tensor->view(), spec, options.landscapeOptions, ctx);
         if (!land && land.error().code == ErrorCode::Cancelled)
             return std::move(land).error();
         if (land)

@@ -5,6 +5,7 @@
 #include "core/base/result.h"
 #include "core/base/task_context.h"
 #include "core/base/tensor.h"
+#include "core/quant/landscape.h"
 #include "core/quant/quantize.h"
 #include "widgets/plot_data.h"
 
@@ -20,6 +21,8 @@ struct AnalysisOptions {
     bool landscape = true;
     bool channels = true;
     bool heatmap = true;
+    /// The landscape is drawn, not reported: 48 points on at most 2^16 values keep it interactive.
+    LandscapeOptions landscapeOptions{48, 0.02, std::int64_t(1) << 16, 99.9};
 };
 
 struct TensorAnalysis {

@@ -52,7 +52,7 @@ ChannelsView::ChannelsView(QWidget* parent) : QWidget(parent), m_plot(new PlotWi
     m_plot->setCsvProvider([this] { return csv(); });
     connect(m_plot, &PlotWidget::themeChanged, this, [this] { rebuild(); });
     connect(m_orderBox, &QComboBox::currentIndexChanged, this, [this] { rebuild(); });
-    rebuild();
+    rebuildNow();
 }
 
 void ChannelsView::setTableModel(QAbstractItemModel* model)
@@ -81,6 +81,25 @@ void ChannelsView::setOrder(Order order)
 }
 
 void ChannelsView::rebuild()
+{
+    if (!isVisible()) {
+        m_dirty = true;
+        return;
+    }
+    m_dirty = false;
+    rebuildNow();
+}
+
+void ChannelsView::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty) {
+        m_dirty = false;
+        rebuildNow();
+    }
+}
+
+void ChannelsView::rebuildNow()
 {
     PlotWidget* p = m_plot;
     p->clearPlottables();

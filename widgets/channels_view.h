@@ -33,7 +33,11 @@ public:
     QTableView* table() const { return m_table; }
 
 private:
+    /// Rebuilds the plot items now if visible, else on the next show (hidden tabs cost nothing).
     void rebuild();
+    void rebuildNow();
+    void showEvent(QShowEvent* event) override;
+    bool m_dirty = false;
     QString csv() const;
 
     ChannelData m_data;

@@ -55,7 +55,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent)
     auto* lay = new QVBoxLayout(this);
     lay->setContentsMargins(2, 2, 2, 2);
     lay->addWidget(split);
-    rebuild();
+    rebuildNow();
 }
 
 void CompareView::setPresets(const QStringList& names, const std::array<int, kSlots>& chosen)
@@ -97,6 +97,25 @@ void CompareView::clear()
 
 void CompareView::rebuild()
 {
+    if (!isVisible()) {
+        m_dirty = true;
+        return;
+    }
+    m_dirty = false;
+    rebuildNow();
+}
+
+void CompareView::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty) {
+        m_dirty = false;
+        rebuildNow();
+    }
+}
+
+void CompareView::rebuildNow()
+{
     // Shared axes: the union of the entries' histogram ranges, and the largest count.
     double xlo = 1e300, xhi = -1e300, ymax = 1.0;
     for (const auto& e : m_data.entries) {
@@ -126,7 +145,21 @@ void CompareView::rebuild()
                 t->position->setType(QCPItemPosition::ptAxisRectRatio);
                 t->position->setCoords(0.5, 0.5);
                 t->setColor(p->seriesColor(1));
-                t->setText(e.error);
+                // QCPItemText does not wrap: break the message into short lines.
+                QString wrapped;
+                int col = 0;
+                for (const QString& word : e.error.split(QLatin1Char(' '))) {
+                    if (col > 0 && col + word.size() > 38) {
+                        wrapped += QLatin1Char('\n');
+                        col = 0;
+                    } else if (col > 0) {
+                        wrapped += QLatin1Char(' ');
+                        ++col;
+                    }
+                    wrapped += word;
+                    col += int(word.size());
+                }
+                t->setText(wrapped);
             } else if (!e.histX.counts.empty()) {
                 QVector<double> xs, ys;
                 for (int b = 0; b < e.histX.bins(); ++b) {

@@ -36,7 +36,11 @@ signals:
     void presetsChosen(const std::array<int, ql::CompareView::kSlots>& chosen);
 
 private:
+    /// Rebuilds the plot items now if visible, else on the next show (hidden tabs cost nothing).
     void rebuild();
+    void rebuildNow();
+    void showEvent(QShowEvent* event) override;
+    bool m_dirty = false;
 
     CompareData m_data;
     std::array<QComboBox*, kSlots> m_boxes{};

@@ -30,7 +30,7 @@ DistributionView::DistributionView(QWidget* parent) : QWidget(parent), m_plot(ne
     m_plot->setCsvProvider([this] { return csv(); });
     connect(m_log, &QCheckBox::toggled, this, [this] { rebuild(); });
     connect(m_plot, &PlotWidget::themeChanged, this, [this] { rebuild(); });
-    rebuild();
+    rebuildNow();
 }
 
 void DistributionView::setData(const DistributionData& data)
@@ -63,6 +63,25 @@ QString DistributionView::infoText() const
 }
 
 void DistributionView::rebuild()
+{
+    if (!isVisible()) {
+        m_dirty = true;
+        return;
+    }
+    m_dirty = false;
+    rebuildNow();
+}
+
+void DistributionView::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty) {
+        m_dirty = false;
+        rebuildNow();
+    }
+}
+
+void DistributionView::rebuildNow()
 {
     PlotWidget* p = m_plot;
     p->clearGraphs();

@@ -32,7 +32,11 @@ public:
     static constexpr int kMaxDrawnLevels = 512;
 
 private:
+    /// Rebuilds the plot items now if visible, else on the next show (hidden tabs cost nothing).
     void rebuild();
+    void rebuildNow();
+    void showEvent(QShowEvent* event) override;
+    bool m_dirty = false;
     QString csv() const;
 
     DistributionData m_data;

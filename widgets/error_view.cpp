@@ -23,7 +23,8 @@ ErrorView::ErrorView(QWidget* parent) : QWidget(parent), m_hist(new PlotWidget(t
     auto* splitter = new QSplitter(Qt::Vertical, this);
     splitter->addWidget(m_hist);
     splitter->addWidget(m_land);
-    splitter->setStretchFactor(1, 1);
+    splitter->setStretchFactor(0, 2);
+    splitter->setStretchFactor(1, 3);
     auto* bar = new QHBoxLayout;
     bar->addWidget(m_split, 1);
     bar->addWidget(m_log);
@@ -35,7 +36,7 @@ ErrorView::ErrorView(QWidget* parent) : QWidget(parent), m_hist(new PlotWidget(t
     m_land->setCsvProvider([this] { return landscapeCsv(); });
     connect(m_hist, &PlotWidget::themeChanged, this, [this] { rebuild(); });
     connect(m_log, &QCheckBox::toggled, this, [this] { rebuild(); });
-    rebuild();
+    rebuildNow();
 }
 
 void ErrorView::setData(const ErrorData& data)
@@ -64,13 +65,32 @@ QString ErrorView::splitText() const
 
 void ErrorView::rebuild()
 {
+    if (!isVisible()) {
+        m_dirty = true;
+        return;
+    }
+    m_dirty = false;
+    rebuildNow();
+}
+
+void ErrorView::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty) {
+        m_dirty = false;
+        rebuildNow();
+    }
+}
+
+void ErrorView::rebuildNow()
+{
     // Error histogram.
     PlotWidget* h = m_hist;
     h->clearPlottables();
     h->clearItems();
     h->applyTheme();
     const bool log = m_log->isChecked();
-    h->xAxis->setLabel(tr("error x − x̂ (weight units)"));
+    h->xAxis->setLabel(tr("error e = x − dequantized x (weight units)"));
     h->yAxis->setLabel(log ? tr("count (log scale)") : tr("count (elements per bin)"));
     h->yAxis->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     if (log)
@@ -110,7 +130,7 @@ void ErrorView::rebuild()
     l->yAxis->setScaleType(QCPAxis::stLogarithmic);
     l->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     l->legend->setVisible(true);
-    l->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignRight | Qt::AlignTop);
+    l->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignLeft | Qt::AlignBottom);
     if (m_hasData && m_data.landscape && !m_data.landscape->points.empty()) {
         const ClipLandscape& L = *m_data.landscape;
         QVector<double> x, tot, clip, rnd;
@@ -164,8 +184,11 @@ void ErrorView::rebuild()
             text->position->setTypeX(QCPItemPosition::ptPlotCoords);
             text->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
             text->position->setCoords(m.ratio, 0.03 + 0.07 * double(k));
-            text->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
-            text->setPadding(QMargins(3, 0, 0, 0));
+            // Labels near the right edge sit left of their line so they stay inside the plot.
+            const bool right = m.ratio > 0.55;
+            text->setPositionAlignment((right ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignTop);
+            text->setPadding(right ? QMargins(0, 0, 4, 0) : QMargins(4, 0, 0, 0));
+            text->setBrush(QBrush(l->backgroundColor()));
             text->setColor(current ? l->seriesColor(4) : l->textColor());
             QFont f = text->font();
             f.setBold(current);

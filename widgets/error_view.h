@@ -28,7 +28,11 @@ public:
     void setLogScale(bool log);
 
 private:
+    /// Rebuilds the plot items now if visible, else on the next show (hidden tabs cost nothing).
     void rebuild();
+    void rebuildNow();
+    void showEvent(QShowEvent* event) override;
+    bool m_dirty = false;
     QString histCsv() const;
     QString landscapeCsv() const;
 

@@ -42,7 +42,7 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new PlotWidg
         else
             QToolTip::showText(ev->globalPosition().toPoint(), text, m_plot);
     });
-    rebuild();
+    rebuildNow();
 }
 
 void HeatmapView::setData(const HeatmapData& data)
@@ -89,6 +89,25 @@ QString HeatmapView::hoverText(double x, double y) const
 }
 
 void HeatmapView::rebuild()
+{
+    if (!isVisible()) {
+        m_dirty = true;
+        return;
+    }
+    m_dirty = false;
+    rebuildNow();
+}
+
+void HeatmapView::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty) {
+        m_dirty = false;
+        rebuildNow();
+    }
+}
+
+void HeatmapView::rebuildNow()
 {
     PlotWidget* p = m_plot;
     p->clearPlottables();

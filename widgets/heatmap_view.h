@@ -33,7 +33,11 @@ public:
     PlotWidget* plot() const { return m_plot; }
 
 private:
+    /// Rebuilds the plot items now if visible, else on the next show (hidden tabs cost nothing).
     void rebuild();
+    void rebuildNow();
+    void showEvent(QShowEvent* event) override;
+    bool m_dirty = false;
     QString csv() const;
 
     HeatmapData m_data;

@@ -41,7 +41,7 @@ SummaryView::SummaryView(QWidget* parent) : QWidget(parent), m_sqnr(new PlotWidg
     connect(m_sqnr, &QCustomPlot::plottableClick, this, [this](QCPAbstractPlottable*, int index, QMouseEvent*) {
         emit layerClicked(index);
     });
-    rebuild();
+    rebuildNow();
 }
 
 void SummaryView::setData(const SummaryData& data)
@@ -51,6 +51,25 @@ void SummaryView::setData(const SummaryData& data)
 }
 
 void SummaryView::rebuild()
+{
+    if (!isVisible()) {
+        m_dirty = true;
+        return;
+    }
+    m_dirty = false;
+    rebuildNow();
+}
+
+void SummaryView::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty) {
+        m_dirty = false;
+        rebuildNow();
+    }
+}
+
+void SummaryView::rebuildNow()
 {
     PlotWidget* p = m_sqnr;
     p->clearPlottables();

@@ -25,7 +25,11 @@ signals:
     void layerClicked(int layer);
 
 private:
+    /// Rebuilds the plot items now if visible, else on the next show (hidden tabs cost nothing).
     void rebuild();
+    void rebuildNow();
+    void showEvent(QShowEvent* event) override;
+    bool m_dirty = false;
 
     SummaryData m_data;
     PlotWidget* m_sqnr;

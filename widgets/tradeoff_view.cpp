@@ -37,7 +37,7 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent), m_plot(new PlotWi
     connect(m_plot, &PlotWidget::themeChanged, this, [this] { rebuild(); });
     connect(m_metric, &QComboBox::currentIndexChanged, this, [this] { rebuild(); });
     connect(m_scope, &QComboBox::currentIndexChanged, this, &TradeoffView::scopeChanged);
-    rebuild();
+    rebuildNow();
 }
 
 void TradeoffView::setData(const TradeoffData& data)
@@ -69,6 +69,25 @@ TradeoffView::Metric TradeoffView::metric() const
 }
 
 void TradeoffView::rebuild()
+{
+    if (!isVisible()) {
+        m_dirty = true;
+        return;
+    }
+    m_dirty = false;
+    rebuildNow();
+}
+
+void TradeoffView::showEvent(QShowEvent* event)
+{
+    QWidget::showEvent(event);
+    if (m_dirty) {
+        m_dirty = false;
+        rebuildNow();
+    }
+}
+
+void TradeoffView::rebuildNow()
 {
     PlotWidget* p = m_plot;
     p->clearPlottables();
@@ -110,8 +129,8 @@ void TradeoffView::rebuild()
         ++color;
         // Point labels for single-point families (fixed formats).
         for (const auto* t : pts) {
-            if (pts.size() > 1 && t != pts.front())
-                continue;
+            if (pts.size() > 1)
+                continue;  // multi-point families are named by the legend
             if (!std::isfinite(yOf(*t)))
                 continue;
             auto* label = new QCPItemText(p);

@@ -34,7 +34,11 @@ signals:
     void scopeChanged(int scope);
 
 private:
+    /// Rebuilds the plot items now if visible, else on the next show (hidden tabs cost nothing).
     void rebuild();
+    void rebuildNow();
+    void showEvent(QShowEvent* event) override;
+    bool m_dirty = false;
     QString csv() const;
 
     TradeoffData m_data;

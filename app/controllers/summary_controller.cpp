@@ -1,5 +1,6 @@
 #include "app/controllers/summary_controller.h"
 
+#include "app/controllers/tensor_controller.h"
 #include "app/models/model_tree_model.h"
 #include "core/quant/format_traits.h"
 #include "core/quant/quantize.h"
@@ -104,6 +105,8 @@ void SummaryController::next()
             ++done;
             continue;
         }
+        if (m_tensors && m_tensors->busy() && m_tensors->currentTensor() == static_cast<int>(t))
+            continue;  // its analysis is running and will supply the metrics
         if (pick < 0) {
             pick = static_cast<int>(t);
             spec = *rs.spec;

@@ -12,6 +12,7 @@
 namespace ql {
 
 class ModelTreeModel;
+class TensorController;
 
 class SummaryController : public QObject {
     Q_OBJECT
@@ -20,6 +21,8 @@ public:
 
     /// Largest tensor measured in full; bigger ones are measured on a deterministic row subsample.
     void setMaxElements(std::int64_t n) { m_maxElements = n; }
+    /// The tensor the views are analysing is measured by that analysis, not here, while it runs.
+    void setTensorController(TensorController* t) { m_tensors = t; }
     bool isRunning() const { return m_running; }
     int done() const { return m_done; }
     int total() const { return m_total; }
@@ -39,6 +42,7 @@ private:
 
     Document* m_doc;
     ModelTreeModel* m_tree;
+    TensorController* m_tensors = nullptr;
     JobSlot* m_slot;
     std::int64_t m_maxElements = std::int64_t(1) << 24;
     bool m_running = false;
