@@ -193,7 +193,7 @@ void MainWindow::showEvent(QShowEvent* event)
             const auto docks = findChildren<QDockWidget*>();
             for (QDockWidget* d : docks)
                 if (d->objectName() == QLatin1String("modelDock"))
-                    resizeDocks({d}, {width() * 36 / 100}, Qt::Horizontal);
+                    resizeDocks({d}, {width() * 30 / 100}, Qt::Horizontal);
         }
     }
 }
