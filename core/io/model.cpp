@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <omp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -219,7 +220,21 @@ Result<Tensor> ModelBase::allocate(std::size_t index) const
                          "as float32 it needs " + humanBytes(need) + ", more than this machine's memory (" +
                              humanBytes(kPhysical) + "); read it in chunks",
                          where(index));
-    return Tensor(t.logicalShape);
+    Tensor out;
+    out.shape = t.logicalShape;
+    const std::size_t n = std::size_t(t.numel);
+    out.data.reserve(n);
+    // Large outputs: ask for transparent huge pages before the pages are first touched, so filling
+    // them costs a few hundred page faults instead of tens of thousands (a hint; ignored if unavailable).
+    constexpr std::uintptr_t kHuge = std::uintptr_t(2) << 20;
+    if (need >= 4 * kHuge) {
+        const auto begin = (reinterpret_cast<std::uintptr_t>(out.data.data()) + kHuge - 1) & ~(kHuge - 1);
+        const auto end = (reinterpret_cast<std::uintptr_t>(out.data.data() + n)) & ~(kHuge - 1);
+        if (end > begin)
+            (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+    }
+    out.data.resize(n);
+    return out;
 }
 
 // ---- MappedModel ----
