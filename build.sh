@@ -64,6 +64,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_R
     -DQL_BUILD_BENCH=OFF -DQL_WERROR="$werror" ${QL_CMAKE_ARGS:-}
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS="suppressions=$PWD/cmake/lsan-suppressions.txt" \
     ctest --test-dir build-asan -L 'core|golden|cli' -j "$jobs" --output-on-failure --timeout 1800
 
 if [ "${CI:-}" = true ] || [ -n "${QL_FUZZ_SECONDS:-}" ]; then
