@@ -399,7 +399,9 @@ private Q_SLOTS:
         ok.reportProgress = [&](std::int64_t d, std::int64_t tt) { done = d, total = tt, ++reports; };
         QVERIFY(quantize(t.view(), intSpec(4, Scheme::Asymmetric, channel(0)), {}, ok).has_value());
         QCOMPARE(done, total);
-        QVERIFY(reports >= 2 && reports <= 400);
+        // Callbacks run only on the calling thread, so a run of two work units may report just once
+        // (at the end); never more often than about every 1 % of the work.
+        QVERIFY2(reports >= 1 && reports <= 101, qPrintable(QString::number(reports)));
     }
 
     void histogramsSumToFinite()
