@@ -38,8 +38,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 jobs="$(nproc)"
+# -Werror stays opt-in (QL_CMAKE_ARGS=-DQL_WERROR=ON) until a full -Werror build of every target has
+# been verified on this toolchain.
 werror=OFF
-[ "${CI:-}" = true ] && werror=ON
 
 # The test run skips the benchmark executables (they are measurements, not tests) to keep CI short.
 bench=ON

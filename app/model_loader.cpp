@@ -49,13 +49,6 @@ private:
     std::vector<std::pair<std::string, std::string>> m_meta;
 };
 
-std::string lowerExt(const std::string& path)
-{
-    std::string e = std::filesystem::path(path).extension().string();
-    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return e;
-}
-
 } // namespace
 
 ModelPtr makeSingleTensorModel(const std::string& path, const std::string& name, Tensor tensor)

@@ -38,11 +38,6 @@ QuantSpec specOf(Format f)
     return defaultSpec(f);
 }
 
-float fromBits(std::uint32_t u)
-{
-    return std::bit_cast<float>(u);
-}
-
 // Values that stress conversions: ties, subnormals, overflow, signs.
 std::vector<float> stressValues()
 {
