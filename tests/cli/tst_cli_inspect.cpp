@@ -1,5 +1,6 @@
 // quantlens-cli inspect, and stats on any model file with --tensor: the real executable through QProcess.
 
+#include "cli_runner.h"
 #include "core/io/safetensors.h"
 
 #include <QJsonArray>
@@ -15,17 +16,11 @@ using namespace ql;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    QByteArray out, err;
-};
+using Run = ql::test::CliRun;
 
 Run cli(const QStringList& args)
 {
-    QProcess p;
-    p.start(QStringLiteral(QL_CLI_PATH), args);
-    p.waitForFinished(60000);
-    return Run{p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
+    return ql::test::runCli(args);
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 // quantlens-cli quantize and config, run as a user would: the real executable through QProcess.
 
+#include "cli_runner.h"
 #include "core/base/random.h"
 #include "core/export/config.h"
 #include "core/export/exporter.h"
@@ -23,17 +24,11 @@ using namespace ql;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    QByteArray out, err;
-};
+using Run = ql::test::CliRun;
 
 Run cli(const QStringList& args)
 {
-    QProcess p;
-    p.start(QStringLiteral(QL_CLI_PATH), args);
-    p.waitForFinished(120000);
-    return Run{p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
+    return ql::test::runCli(args);
 }
 
 Result<void> writeModel(const std::string& path, int nMatrices, std::int64_t rows, std::int64_t cols,

@@ -1,5 +1,6 @@
 // quantlens-cli stats and formats, run as a user would: the real executable through QProcess.
 
+#include "cli_runner.h"
 #include "core/base/random.h"
 #include "core/io/npy.h"
 
@@ -14,17 +15,11 @@ using namespace ql;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    QByteArray out, err;
-};
+using Run = ql::test::CliRun;
 
 Run cli(const QStringList& args)
 {
-    QProcess p;
-    p.start(QStringLiteral(QL_CLI_PATH), args);
-    p.waitForFinished(120000);
-    return Run{p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
+    return ql::test::runCli(args);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // quantlens-cli sweep through the real executable: every combination gets a row, in CSV and JSON,
 // and the numbers equal the core quantize() for the same spec.
 
+#include "cli_runner.h"
 #include "core/base/random.h"
 #include "core/io/npy.h"
 #include "core/io/safetensors.h"
@@ -17,17 +18,11 @@ using namespace ql;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    QByteArray out, err;
-};
+using Run = ql::test::CliRun;
 
 Run cli(const QStringList& args)
 {
-    QProcess p;
-    p.start(QStringLiteral(QL_CLI_PATH), args);
-    p.waitForFinished(120000);
-    return Run{p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
+    return ql::test::runCli(args);
 }
 
 } // namespace
