@@ -119,18 +119,28 @@ int runFormats(const std::vector<std::string>& argv)
                             {"gguf_type", t.ggufType},
                             {"bits_per_weight_4096x4096", t.bitsPerWeight(s, ref)},
                             {"bits_formula", std::string(t.bitsFormula)},
+                            {"parameters", formatParamNames(t)},
+                            {"granularities", formatGranularityNames(t)},
                             {"description", std::string(t.description)}});
         }
         std::cout << list.dump(2) << "\n";
         return kExitOk;
     }
-    std::printf("%-10s %-12s %-7s %-9s %s\n", "name", "family", "bits", "bpw*", "description");
+    const auto joined = [](const std::vector<std::string_view>& names) {
+        std::string out;
+        for (const auto& n : names)
+            out.append(out.empty() ? "" : ",").append(n);
+        return out.empty() ? std::string("-") : out;
+    };
+    std::printf("%-10s %-12s %-7s %-9s %-22s %-52s %s\n", "name", "family", "bits", "bpw*", "granularity",
+                "parameters", "description");
     for (const auto& t : allFormats()) {
         const QuantSpec s = defaultSpec(t.format);
         const std::string bits =
             t.minBits == t.maxBits ? std::to_string(t.minBits) : std::to_string(t.minBits) + "-" + std::to_string(t.maxBits);
-        std::printf("%-10s %-12s %-7s %-9.4f %s\n", std::string(t.name).c_str(), familyName(t.family), bits.c_str(),
-                    t.bitsPerWeight(s, ref), std::string(t.description).c_str());
+        std::printf("%-10s %-12s %-7s %-9.4f %-22s %-52s %s\n", std::string(t.name).c_str(), familyName(t.family),
+                    bits.c_str(), t.bitsPerWeight(s, ref), joined(formatGranularityNames(t)).c_str(),
+                    joined(formatParamNames(t)).c_str(), std::string(t.description).c_str());
     }
     std::puts("* bits per weight of the default spec on a 4096x4096 tensor, scales and zero points included");
     return kExitOk;

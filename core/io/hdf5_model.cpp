@@ -7,11 +7,19 @@
 
 #include <hdf5.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace ql::io_detail {
 
@@ -24,6 +32,10 @@ constexpr std::size_t kMaxAttrText = 400;
 // A dataset may claim more data than the file holds (fill values, compression), but not absurdly more.
 constexpr std::uint64_t kMaxExpansion = 1100;
 constexpr std::uint64_t kExpansionSlack = std::uint64_t(256) << 20;
+// The probe child (probeInChild) reads every dataset too when they add up to at most this much
+// float32, which covers Keras files and test inputs; larger files are probed on their structure only.
+constexpr std::int64_t kProbeReadBytes = std::int64_t(64) << 20;
+constexpr std::chrono::seconds kProbeTimeout{60};
 
 // One lock for every HDF5 call: the library serialises internally anyway, and our error capture
 // (silence + walk the per-thread error stack) must not interleave.
@@ -289,6 +301,13 @@ public:
         QL_TRY(checkReadable(index));
         if (ctx.cancelled())
             return makeError(ErrorCode::Cancelled, "cancelled", where(index));
+        std::lock_guard lock(hdf5Mutex());
+        return readUnlocked(index);
+    }
+
+    /// The body of readTensor; the caller holds hdf5Mutex() (or is the probe's child process).
+    Result<Tensor> readUnlocked(std::size_t index) const
+    {
         const TensorInfo& t = m_tensors[index];
         if (std::uint64_t(t.bytes) > m_fileSize * kMaxExpansion + kExpansionSlack)
             return makeError(ErrorCode::TooLarge,
@@ -298,7 +317,6 @@ public:
         auto out = allocate(index);
         if (!out)
             return std::move(out).error();
-        std::lock_guard lock(hdf5Mutex());
         silenceHdf5();
         Hid ds(H5Dopen2(m_fileId, m_paths[index].c_str(), H5P_DEFAULT), H5Dclose);
         if (!ds.ok())
@@ -314,11 +332,9 @@ public:
     MappedFilePtr m_image;             ///< keeps an in-memory image alive
 };
 
-} // namespace
-
-Result<ModelPtr> openHdf5File(const std::string& path, const MappedFilePtr& image)
+/// The body of openHdf5File; the caller holds hdf5Mutex() (or is the probe's child process).
+Result<std::shared_ptr<Hdf5Model>> openUnlocked(const std::string& path, const MappedFilePtr& image)
 {
-    std::lock_guard lock(hdf5Mutex());
     silenceHdf5();
     auto m = std::make_shared<Hdf5Model>();
     m->m_format = FileFormat::Hdf5;
@@ -423,7 +439,79 @@ Result<ModelPtr> openHdf5File(const std::string& path, const MappedFilePtr& imag
         m->m_paths.push_back(p);
     }
     H5Eclear2(H5E_DEFAULT);
-    return ModelPtr(std::move(m));
+    return m;
+}
+
+/// Runs openUnlocked (and, for files whose datasets are small in total, every read) in a forked
+/// child first. Debian's libhdf5 1.10 has known out-of-bounds reads and writes on corrupt object
+/// headers, local heaps and B-trees that no pre-check of ours can rule out; in the child such a
+/// crash, or an endless loop, costs only the child, and the parent reports the file as corrupt
+/// instead of going down with it. The caller holds hdf5Mutex(), so no other thread is inside libhdf5
+/// when the process forks and the child's copy of the library is consistent. The child calls only
+/// lock-free bodies (the mutex is owned by a thread the child does not have) and leaves by _exit.
+Result<void> probeInChild(const std::string& path, const MappedFilePtr& image)
+{
+    const pid_t pid = ::fork();
+    if (pid < 0)
+        return {};  // no child to spare: open in-process as before the probe existed
+    if (pid == 0) {
+        // The child: nothing it prints (sanitizer reports included) reaches the user's terminal.
+        const int devNull = ::open("/dev/null", O_WRONLY);
+        if (devNull >= 0) {
+            ::dup2(devNull, 1);
+            ::dup2(devNull, 2);
+        }
+        auto m = openUnlocked(path, image);
+        if (m) {
+            std::int64_t floatBytes = 0;
+            for (const TensorInfo& t : (*m)->tensors())
+                floatBytes += t.numel * std::int64_t(sizeof(float));
+            if (floatBytes <= kProbeReadBytes)
+                for (std::size_t i = 0; i < (*m)->tensors().size(); ++i)
+                    (void)(*m)->readUnlocked(i);
+        }
+        ::_exit(0);
+    }
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + kProbeTimeout;
+    auto nap = std::chrono::microseconds(200);
+    for (;;) {
+        int status = 0;
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return {};
+            const std::string how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                                        : "exit code " + std::to_string(WEXITSTATUS(status));
+            return makeError(ErrorCode::Corrupt,
+                             "the file's HDF5 structure is corrupt: the HDF5 library failed on it (" + how + ")",
+                             path);
+        }
+        if (r < 0 && errno != EINTR)
+            return {};  // somebody else reaped the child; the in-process open still checks everything
+        if (Clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            return makeError(ErrorCode::Corrupt,
+                             "the HDF5 library did not finish reading the file's structure in " +
+                                 std::to_string(kProbeTimeout.count()) + " s",
+                             path);
+        }
+        std::this_thread::sleep_for(nap);
+        nap = std::min(nap * 2, std::chrono::microseconds(20000));
+    }
+}
+
+} // namespace
+
+Result<ModelPtr> openHdf5File(const std::string& path, const MappedFilePtr& image)
+{
+    std::lock_guard lock(hdf5Mutex());
+    QL_TRY(probeInChild(path, image));
+    auto m = openUnlocked(path, image);
+    if (!m)
+        return std::move(m).error();
+    return ModelPtr(std::move(*m));
 }
 
 } // namespace ql::io_detail

@@ -53,6 +53,32 @@ const char* familyName(FormatFamily f)
     return "none";
 }
 
+std::vector<std::string_view> formatParamNames(const FormatTraits& t)
+{
+    static constexpr std::pair<FormatParam, std::string_view> kNames[] = {
+        {kParamBits, "bits"},   {kParamScheme, "scheme"},       {kParamGranularity, "granularity"},
+        {kParamGroupSize, "group_size"}, {kParamRange, "range"}, {kParamScaleStorage, "scale_storage"},
+        {kParamImportance, "importance"}, {kParamOption, "option"},
+    };
+    std::vector<std::string_view> out;
+    for (const auto& [p, name] : kNames)
+        if (t.has(p))
+            out.push_back(name);
+    return out;
+}
+
+std::vector<std::string_view> formatGranularityNames(const FormatTraits& t)
+{
+    std::vector<std::string_view> out;
+    if (t.allows(GranularityKind::Tensor))
+        out.push_back("tensor");
+    if (t.allows(GranularityKind::Channel))
+        out.push_back("channel");
+    if (t.allows(GranularityKind::Group))
+        out.push_back("group");
+    return out;
+}
+
 const FormatTraits* findFormatTraits(Format f)
 {
     for (const auto& row : table())

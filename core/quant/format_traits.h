@@ -89,6 +89,13 @@ const FormatTraits& formatTraits(Format f);
 std::span<const FormatTraits> allFormats();
 /// Looks a format up by its stable name (case-insensitive).
 std::optional<Format> formatFromName(std::string_view name);
+
+/// Stable names of the spec fields a format reads ("bits", "scheme", "granularity", "group_size",
+/// "range", "scale_storage", "importance", "option"), in that order.
+std::vector<std::string_view> formatParamNames(const FormatTraits& t);
+
+/// Stable names of the granularities a format accepts ("tensor", "channel", "group"), in that order.
+std::vector<std::string_view> formatGranularityNames(const FormatTraits& t);
 /// The row of a GGUF ggml_type id, if QuantLens knows it.
 const FormatTraits* formatFromGgufType(int ggufType);
 

@@ -138,8 +138,53 @@ private Q_SLOTS:
         for (const auto& v : a)
             hasInt |= v.toObject().value(QStringLiteral("name")).toString() == QStringLiteral("int");
         QVERIFY(hasInt);
+        for (const auto& v : a) {
+            const QJsonObject o = v.toObject();
+            const QString name = o.value(QStringLiteral("name")).toString();
+            QVERIFY2(o.value(QStringLiteral("granularities")).isArray(), qPrintable(name));
+            QVERIFY2(o.value(QStringLiteral("parameters")).isArray(), qPrintable(name));
+            if (name == QStringLiteral("int")) {
+                const QJsonArray p = o.value(QStringLiteral("parameters")).toArray();
+                for (const char* want : {"bits", "scheme", "granularity", "group_size", "range", "scale_storage"})
+                    QVERIFY2(p.contains(QLatin1String(want)), want);
+                QCOMPARE(o.value(QStringLiteral("granularities")).toArray().size(), 3);
+            }
+            if (name == QStringLiteral("q4_k"))
+                QCOMPARE(o.value(QStringLiteral("bits_per_weight_4096x4096")).toDouble(), 4.5);
+        }
+        const Run table = cli({QStringLiteral("formats")});
+        QCOMPARE(table.code, 0);
+        QVERIFY(table.out.contains("parameters"));
+        QVERIFY(table.out.contains("group_size"));
         QCOMPARE(cli({QStringLiteral("--help")}).code, 0);
         QCOMPARE(cli({QStringLiteral("stats"), QStringLiteral("--help")}).code, 0);
+    }
+
+    void statsRunsEveryFormat()
+    {
+        // Every row of the format table, at its default spec, through `stats --format NAME`.
+        const Run list = cli({QStringLiteral("formats"), QStringLiteral("--json")});
+        QCOMPARE(list.code, 0);
+        const QJsonArray a = QJsonDocument::fromJson(list.out).array();
+        QVERIFY(a.size() >= 20);
+        const QHash<QString, double> exactBpw{{QStringLiteral("q8_0"), 8.5}, {QStringLiteral("q4_0"), 4.5},
+                                              {QStringLiteral("q4_k"), 4.5}, {QStringLiteral("q6_k"), 6.5625},
+                                              {QStringLiteral("q2_k"), 2.625}, {QStringLiteral("mxfp4"), 4.25},
+                                              {QStringLiteral("fp16"), 16.0}};
+        for (const auto& v : a) {
+            const QString name = v.toObject().value(QStringLiteral("name")).toString();
+            const Run r = cli({QStringLiteral("stats"), m_heavy, QStringLiteral("--format"), name, QStringLiteral("--json")});
+            QVERIFY2(r.code == 0, qPrintable(name + QStringLiteral(": ") + QString::fromUtf8(r.err)));
+            const QJsonObject o = QJsonDocument::fromJson(r.out).object();
+            QCOMPARE(o.value(QStringLiteral("elements")).toInt(), 256 * 512);
+            const QJsonValue sqnr = o.value(QStringLiteral("sqnr_db"));
+            // Lossless rows report null; every lossy one keeps more signal than it loses.
+            QVERIFY2(sqnr.isNull() || sqnr.toDouble() > 0.5, qPrintable(name));
+            QVERIFY2(o.value(QStringLiteral("bits_per_weight")).toDouble() > 0.9, qPrintable(name));
+            if (exactBpw.contains(name))
+                QVERIFY2(qAbs(o.value(QStringLiteral("bits_per_weight")).toDouble() - exactBpw.value(name)) < 1e-9,
+                         qPrintable(name));
+        }
     }
 };
 
