@@ -45,6 +45,13 @@ std::recursive_mutex& hdf5Mutex()
     return m;
 }
 
+/// True only in the child process of probeInChild (which is single-threaded).
+bool& inProbeChild()
+{
+    static bool child = false;
+    return child;
+}
+
 void silenceHdf5()
 {
     // Per thread in thread-safe builds: done before every batch of calls.
@@ -291,7 +298,10 @@ class Hdf5Model : public ModelBase {
 public:
     ~Hdf5Model() override
     {
-        std::lock_guard lock(hdf5Mutex());
+        // The probe's child process must not lock: the mutex belongs to a parent thread it lacks.
+        std::unique_lock lock(hdf5Mutex(), std::defer_lock);
+        if (!inProbeChild())
+            lock.lock();
         if (m_fileId >= 0)
             H5Fclose(m_fileId);
     }
@@ -455,6 +465,7 @@ Result<void> probeInChild(const std::string& path, const MappedFilePtr& image)
     if (pid < 0)
         return {};  // no child to spare: open in-process as before the probe existed
     if (pid == 0) {
+        inProbeChild() = true;
         // The child: nothing it prints (sanitizer reports included) reaches the user's terminal.
         const int devNull = ::open("/dev/null", O_WRONLY);
         if (devNull >= 0) {

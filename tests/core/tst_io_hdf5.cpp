@@ -305,6 +305,66 @@ private slots:
             b[8] = 77;  // superblock version
             add("bad superblock version", b, ErrorCode::Corrupt);
         }
+        // Version-0 superblock (the library's default): offset size at byte 13, the end-of-file
+        // address after the base and free-space addresses (24 + 2 * 8).
+        {
+            auto b = valid;
+            b[13] = 3;
+            add("3-byte addresses", b, ErrorCode::Corrupt);
+        }
+        {
+            auto b = valid;
+            const std::uint64_t lie = std::uint64_t(valid.size()) * 4;
+            for (int k = 0; k < 8; ++k)
+                b[40 + std::size_t(k)] = std::uint8_t(lie >> (8 * k));
+            add("superblock claims 4x the file size", b, ErrorCode::Truncated);
+        }
+        // The structures every group lookup walks: B-tree nodes, symbol-table nodes, local heaps.
+        // Each signature broken in turn, then every copy of it.
+        for (const char* sig : {"TREE", "SNOD", "HEAP"}) {
+            std::vector<std::size_t> at;
+            for (std::size_t i = 0; i + 4 <= valid.size(); ++i)
+                if (std::memcmp(valid.data() + i, sig, 4) == 0)
+                    at.push_back(i);
+            QVERIFY2(!at.empty(), sig);
+            auto first = valid;
+            first[at.front()] = 'X';
+            add(std::string("first ") + sig + " signature broken", first, ErrorCode::Corrupt);
+            auto all = valid;
+            for (std::size_t i : at)
+                all[i] = 'X';
+            add(std::string("every ") + sig + " signature broken", all, ErrorCode::Corrupt);
+        }
+        {
+            // A local heap whose data segment claims to lie far past the end of the file.
+            std::size_t heap = 0;
+            for (std::size_t i = 0; i + 4 <= valid.size(); ++i)
+                if (std::memcmp(valid.data() + i, "HEAP", 4) == 0) {
+                    heap = i;
+                    break;
+                }
+            auto b = valid;
+            // HEAP, version, 3 reserved, data segment size (8), free-list offset (8), data address (8).
+            for (int k = 0; k < 8; ++k)
+                b[heap + 24 + std::size_t(k)] = k == 0 ? 0 : 0x7f;
+            add("local heap data beyond the file", b, ErrorCode::Corrupt);
+            auto c = valid;
+            for (int k = 0; k < 8; ++k)
+                c[heap + 8 + std::size_t(k)] = k == 4 ? 0x01 : 0;  // data segment of 4 GiB
+            add("local heap claims 4 GiB", c, ErrorCode::Corrupt);
+        }
+    }
+
+    void nonUtf8DatasetName()
+    {
+        const std::string p = path("latin1.h5");
+        hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        dataset(f, "caf\xe9", {2, 2}, H5T_IEEE_F32LE, 0.0f);
+        H5Fclose(f);
+        auto m = openModel(p);
+        QVERIFY(!m);
+        QCOMPARE(errorCodeName(m.error().code), errorCodeName(ErrorCode::Corrupt));
+        QVERIFY2(m.error().toString().find("UTF-8") != std::string::npos, m.error().toString().c_str());
     }
 
     void malformed()
