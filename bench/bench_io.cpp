@@ -19,88 +19,6 @@
 #include <unistd.h>
 #include <vector>
 
-namespace {
-
-struct Entry {
-    std::string name;
-    std::vector<std::int64_t> shape;
-};
-
-std::vector<Entry> llama7b()
-{
-    const std::int64_t h = 4096, ff = 11008, vocab = 32000;
-    std::vector<Entry> e;
-    e.push_back({"model.embed_tokens.weight", {vocab, h}});
-    for (int l = 0; l < 32; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"})
-            e.push_back({p + "self_attn." + proj + ".weight", {h, h}});
-        e.push_back({p + "mlp.gate_proj.weight", {ff, h}});
-        e.push_back({p + "mlp.up_proj.weight", {ff, h}});
-        e.push_back({p + "mlp.down_proj.weight", {h, ff}});
-        e.push_back({p + "input_layernorm.weight", {h}});
-        e.push_back({p + "post_attention_layernorm.weight", {h}});
-    }
-    e.push_back({"model.norm.weight", {h}});
-    e.push_back({"lm_head.weight", {vocab, h}});
-    return e;
-}
-
-// Writes the shards (header + sparse data region) and the index; returns the total data bytes.
-std::uint64_t writeCheckpoint(const std::string& dir, int nShards)
-{
-    const auto entries = llama7b();
-    std::uint64_t total = 0;
-    for (const auto& e : entries) {
-        std::uint64_t n = 2;
-        for (auto d : e.shape)
-            n *= std::uint64_t(d);
-        total += n;
-    }
-    const std::uint64_t perShard = total / std::uint64_t(nShards) + 1;
-    nlohmann::ordered_json index;
-    index["metadata"] = {{"total_size", total}};
-    index["weight_map"] = nlohmann::ordered_json::object();
-    std::size_t next = 0;
-    for (int s = 0; s < nShards; ++s) {
-        char name[64];
-        std::snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, nShards);
-        nlohmann::ordered_json header;
-        header["__metadata__"] = {{"format", "pt"}};
-        std::uint64_t off = 0;
-        while (next < entries.size() && (off < perShard || s == nShards - 1)) {
-            const auto& e = entries[next++];
-            std::uint64_t n = 2;
-            for (auto d : e.shape)
-                n *= std::uint64_t(d);
-            header[e.name] = {{"dtype", "F16"}, {"shape", e.shape}, {"data_offsets", {off, off + n}}};
-            index["weight_map"][e.name] = name;
-            off += n;
-        }
-        std::string text = header.dump();
-        text.append((8 - text.size() % 8) % 8, ' ');
-        const std::string path = dir + "/" + name;
-        const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
-        std::uint8_t len[8];
-        for (int i = 0; i < 8; ++i)
-            len[i] = std::uint8_t(std::uint64_t(text.size()) >> (8 * i));
-        bool ok = fd >= 0 && ::write(fd, len, 8) == 8 && ::write(fd, text.data(), text.size()) == ssize_t(text.size()) &&
-                  ::ftruncate(fd, off_t(8 + text.size() + off)) == 0;
-        if (fd >= 0)
-            ::close(fd);
-        if (!ok) {
-            std::fprintf(stderr, "cannot write %s\n", path.c_str());
-            std::exit(1);
-        }
-    }
-    const std::string text = index.dump(2);
-    FILE* f = std::fopen((dir + "/model.safetensors.index.json").c_str(), "wb");
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-    return total;
-}
-
-} // namespace
 
 int main(int argc, char** argv)
 {
@@ -127,7 +45,7 @@ int main(int argc, char** argv)
         std::perror("mkdtemp");
         return 1;
     }
-    const std::uint64_t total = writeCheckpoint(dir, nShards);
+    const std::uint64_t total = ql::bench::writeSparseLlama7b(dir, nShards);
     const std::int64_t rssBefore = bench::peakRssBytes();
 
     // Open: the index, and a shard (which finds the index next to it). Best of several cold-ish opens.

@@ -27,4 +27,10 @@ std::int64_t currentRssBytes();
 /// Human-readable bytes/s ("28.4 GB/s").
 std::string gbps(double bytesPerSecond);
 
+/// Writes a sharded safetensors checkpoint with Llama-7B shapes (32 layers, hidden 4096, intermediate
+/// 11008, vocab 32000, F16, about 13.5 GB) into `dir` as sparse files: real headers and index, the data
+/// regions are holes, so it costs no disk. Returns the total data bytes; exits with a message if it
+/// cannot write.
+std::uint64_t writeSparseLlama7b(const std::string& dir, int nShards);
+
 } // namespace ql::bench
