@@ -25,6 +25,11 @@ struct ResolvedSpec {
 /// dividing, axis out of range) falls back to per-channel, then per-tensor, with a note.
 ResolvedSpec resolveSpec(const QuantPlan& plan, const TensorInfo& info);
 
+/// Gives a tensor the treatment it gets with no override: drops its exact override and exact skip
+/// and, when a glob or regex override would still match it, pins what the default gives this tensor
+/// (the default spec with its channel axis, or kept as stored for a 1-D tensor) by name.
+void resetToDefault(QuantPlan& plan, const TensorInfo& info);
+
 class Document : public QObject {
     Q_OBJECT
 public:

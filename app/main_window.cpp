@@ -295,12 +295,10 @@ void MainWindow::buildDocks()
         auto sel = selectedTensors();
         if (sel.empty() && m_tensorCtl->currentTensor() >= 0)
             sel.push_back(static_cast<std::size_t>(m_tensorCtl->currentTensor()));
-        for (std::size_t t : sel) {
-            const std::string& name = m_doc->model()->tensors()[t].name;
-            plan.clearSpec(name);
-            // Pattern overrides that match only count as "not default" for the tensors themselves;
-            // remove the ones that match exactly these tensors' names.
-        }
+        // A glob or regex override that also matches other tensors stays; these tensors get the
+        // default pinned by name (see resetToDefault).
+        for (std::size_t t : sel)
+            resetToDefault(plan, m_doc->model()->tensors()[t]);
         m_doc->changePlan(plan, tr("Reset %1 tensors to the default spec").arg(sel.size()));
     });
 }

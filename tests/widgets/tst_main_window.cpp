@@ -23,6 +23,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QComboBox>
+#include <QLabel>
 #include <QFile>
 #include <QLineEdit>
 #include <QMenu>
@@ -203,13 +204,107 @@ private slots:
         QCOMPARE(plan.specFor("layers.1.attn.q_proj.weight")->bits, 4);
         // Status bar counts by format.
         QTRY_VERIFY(w.statusSizesText().contains(QStringLiteral("int3")));
-        // Reset to default for the current tensor removes its exact override only.
+        // "Apply to all matching" is one undo step.
         w.document()->undoStack()->undo();
         QCOMPARE(int(w.document()->plan().overrides.size()), 0);
+        QCOMPARE(w.document()->plan().specFor("layers.1.mlp.up_proj.weight")->bits, 4);
         // Background summary fills the SQNR column.
         QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning() && w.summaryController()->done() == 6, 20000);
         QVERIFY(w.treeModel()->metrics(0) != nullptr);
         QVERIFY(w.treeModel()->metrics(0)->sqnrDb > 10.0);
+    }
+
+    void applyToSelectionOfTwo()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        w.treeView()->expandAll();
+        // Tensor 0 is current and selected; Ctrl+click tensor 3 adds it (and makes it current).
+        const QModelIndex second = w.treeProxy()->mapFromSource(w.treeModel()->indexOfTensor(3));
+        QTest::mouseClick(w.treeView()->viewport(), Qt::LeftButton, Qt::ControlModifier,
+                          w.treeView()->visualRect(second).center());
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 3);
+        QCOMPARE(w.treeView()->selectionModel()->selectedRows().size(), 2);
+        QVERIFY(w.specEditor()->findChild<QLabel*>(QStringLiteral("scope"))->text().contains(QStringLiteral("2 selected")));
+        QVERIFY(waitForAnalysis(w));
+        // An edit applies to the current tensor; "Apply to selection" then to both.
+        SpecEditor* ed = w.specEditor();
+        ed->bitsSpin()->setFocus();
+        QTest::keyClick(ed->bitsSpin(), Qt::Key_Up);
+        QCOMPARE(w.document()->plan().specFor("layers.1.attn.q_proj.weight")->bits, 5);
+        QCOMPARE(w.document()->plan().specFor("layers.0.attn.q_proj.weight")->bits, 4);
+        QTest::mouseClick(ed->applySelectionButton(), Qt::LeftButton);
+        const QuantPlan& plan = w.document()->plan();
+        QCOMPARE(plan.specFor("layers.0.attn.q_proj.weight")->bits, 5);
+        QCOMPARE(plan.specFor("layers.1.attn.q_proj.weight")->bits, 5);
+        QCOMPARE(plan.specFor("layers.0.attn.k_proj.weight")->bits, 4);
+        QCOMPARE(w.document()->undoStack()->count(), 2);
+        // The tree's spec column follows the plan for both rows.
+        auto specText = [&](std::size_t t) {
+            return w.treeModel()->indexOfTensor(t).siblingAtColumn(ModelTreeModel::Spec).data().toString();
+        };
+        QVERIFY(specText(0).startsWith(QStringLiteral("int5")));
+        QVERIFY(specText(3).startsWith(QStringLiteral("int5")));
+        QVERIFY(specText(1).startsWith(QStringLiteral("int4")));
+        w.document()->undoStack()->undo();
+        QCOMPARE(w.document()->plan().specFor("layers.0.attn.q_proj.weight")->bits, 4);
+        QCOMPARE(w.document()->plan().specFor("layers.1.attn.q_proj.weight")->bits, 5);
+    }
+
+    void resetWithPatternOverride()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        SpecEditor* ed = w.specEditor();
+        const QuantSpec def = w.document()->plan().defaultSpec;
+        // A glob override puts every mlp tensor on 3 bits, another one the 1-D norm on 8 bits.
+        QuantSpec three = ed->spec();
+        three.bits = 3;
+        ed->setSpec(three);
+        ed->patternEdit()->setText(QStringLiteral("*mlp*"));
+        QTest::mouseClick(ed->applyMatchingButton(), Qt::LeftButton);
+        QuantSpec eight = ed->spec();
+        eight.bits = 8;
+        eight.granularity = Granularity{};
+        ed->setSpec(eight);
+        ed->patternEdit()->setText(QStringLiteral("norm*"));
+        QTest::mouseClick(ed->applyMatchingButton(), Qt::LeftButton);
+        QVERIFY(w.document()->specFor(5).spec.has_value());  // the override names the 1-D norm
+        QCOMPARE(w.document()->undoStack()->count(), 2);
+
+        // Reset the current mlp tensor: it gets the default again, the other mlp tensor keeps 3 bits.
+        w.selectTensor(2);
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 2);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(ed->bitsSpin()->value(), 3);
+        QTest::mouseClick(ed->resetButton(), Qt::LeftButton);
+        QCOMPARE(w.document()->undoStack()->count(), 3);
+        QCOMPARE(*w.document()->specFor(2).spec, def);
+        QCOMPARE(w.document()->specFor(4).spec->bits, 3);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec, def);
+        QCOMPARE(ed->bitsSpin()->value(), def.bits);
+        // The reset is undoable and redoable.
+        w.document()->undoStack()->undo();
+        QCOMPARE(w.document()->specFor(2).spec->bits, 3);
+        w.document()->undoStack()->redo();
+        QCOMPARE(*w.document()->specFor(2).spec, def);
+
+        // A 1-D tensor back to its default treatment: kept as stored, although "norm*" matches it.
+        w.selectTensor(5);
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 5);
+        QTest::mouseClick(ed->resetButton(), Qt::LeftButton);
+        QVERIFY(!w.document()->specFor(5).spec.has_value());
+        QVERIFY(w.document()->specFor(5).skipped);
+        // Editing it again lifts that: an edit always takes effect.
+        QuantSpec four = def;
+        four.granularity = Granularity{};
+        emit ed->specEdited(four);
+        QCOMPARE(*w.document()->specFor(5).spec, four);
     }
 
     void tradeoffCompareSummary()
