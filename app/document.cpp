@@ -105,8 +105,25 @@ void Document::setModel(ModelPtr model, const QString& path, const QuantPlan& pl
     m_model = std::move(model);
     m_path = path;
     m_plan = plan;
+    const bool hadCalibration = static_cast<bool>(m_calibration);
+    m_calibration.reset();  // it was bound to the old model's tensors
     emit modelChanged();
     emit planChanged();
+    if (hadCalibration)
+        emit calibrationChanged();
+}
+
+void Document::setCalibration(CalibrationPtr calibration)
+{
+    if (calibration == m_calibration)
+        return;
+    m_calibration = std::move(calibration);
+    emit calibrationChanged();
+}
+
+std::uint64_t Document::calibrationIdFor(std::size_t tensorIndex) const
+{
+    return m_calibration && m_calibration->bindingFor(tensorIndex) ? m_calibration->id : 0;
 }
 
 void Document::close()

@@ -1,5 +1,6 @@
 #include "app/main_window.h"
 
+#include "app/controllers/calibration_controller.h"
 #include "app/controllers/compare_controller.h"
 #include "app/controllers/export_controller.h"
 #include "app/controllers/summary_controller.h"
@@ -68,6 +69,7 @@ MainWindow::MainWindow(QWidget* parent)
     m_proxy = new TensorFilterProxy(this);
     m_proxy->setSourceModel(m_tree);
     m_tensorCtl = new TensorController(m_doc, m_runner, this);
+    m_calibCtl = new CalibrationController(m_doc, m_runner, this);
 
     m_tabs = new QTabWidget(this);
     m_tabs->setObjectName(QStringLiteral("views"));
@@ -288,6 +290,32 @@ void MainWindow::buildDocks()
                 plan.overrides.push_back(PlanOverride{kind, pattern.toStdString(), spec});
                 m_doc->changePlan(plan, tr("Apply %1 to all matching %2").arg(QString::fromStdString(specShortName(spec)), pattern));
             });
+    // Calibration set picker.
+    connect(m_editor, &SpecEditor::calibrationChosen, m_calibCtl, &CalibrationController::choose);
+    connect(m_editor, &SpecEditor::calibrationSamplesChanged, m_calibCtl, &CalibrationController::setSampleCount);
+    connect(m_editor, &SpecEditor::loadCalibrationRequested, this, [this] {
+        QSettings s(QString::fromLatin1(kOrg), QString::fromLatin1(kOrg));
+        const QString dir = s.value(QStringLiteral("lastCalibrationDir"), s.value(QStringLiteral("lastDir"))).toString();
+        const QString path = QFileDialog::getOpenFileName(
+            this, tr("Load calibration set"), dir,
+            tr("Calibration sets (*.safetensors *.npz *.h5 *.hdf5 *.npy);;safetensors (*.safetensors);;"
+               "NumPy archive (*.npz);;HDF5 (*.h5 *.hdf5);;Folder of NAME.npy files (pick any) (*.npy)"));
+        if (path.isEmpty()) {
+            refreshCalibrationPicker();  // the picker goes back to the set in use
+            return;
+        }
+        s.setValue(QStringLiteral("lastCalibrationDir"), QFileInfo(path).absolutePath());
+        loadCalibration(path);
+    });
+    connect(m_calibCtl, &CalibrationController::sourcesChanged, this, &MainWindow::refreshCalibrationPicker);
+    connect(m_calibCtl, &CalibrationController::calibrationReady, this,
+            [this](const QString& description) { showMessage(tr("Calibration: %1").arg(description), false); });
+    connect(m_calibCtl, &CalibrationController::failed, this, [this](const QString& m) { showMessage(m, true); });
+    connect(m_calibCtl->slot(), &JobSlot::started, this, &MainWindow::updateBusy);
+    connect(m_calibCtl->slot(), &JobSlot::idle, this, &MainWindow::updateBusy);
+    connect(m_calibCtl->slot(), &JobSlot::progress, this, [this](int v) { m_progress->setValue(v); });
+    refreshCalibrationPicker();
+
     connect(m_editor, &SpecEditor::resetToDefaultRequested, this, [this] {
         if (!m_doc->hasModel())
             return;
@@ -301,6 +329,18 @@ void MainWindow::buildDocks()
             resetToDefault(plan, m_doc->model()->tensors()[t]);
         m_doc->changePlan(plan, tr("Reset %1 tensors to the default spec").arg(sel.size()));
     });
+}
+
+void MainWindow::loadCalibration(const QString& path)
+{
+    showMessage(tr("Loading calibration set %1…").arg(QFileInfo(path).fileName()), false);
+    m_calibCtl->loadFile(path);
+}
+
+void MainWindow::refreshCalibrationPicker()
+{
+    m_editor->setCalibrationSources(m_calibCtl->sourceNames(), m_calibCtl->currentIndex());
+    m_editor->setCalibrationSamples(m_calibCtl->sampleCount(), m_calibCtl->availableSamples());
 }
 
 void MainWindow::buildStatusBar()
@@ -323,6 +363,7 @@ void MainWindow::buildStatusBar()
         m_openSlot->cancel();
         m_summaryCtl->cancel();
         m_exportCtl->cancel();
+        m_calibCtl->cancel();
         updateBusy();
     });
     statusBar()->addWidget(m_sizes, 1);
@@ -572,6 +613,8 @@ void MainWindow::onAnalysis(const std::shared_ptr<const TensorAnalysis>& a)
         m.sumX2 = a->result->metrics.sumX2;
         m.sumErr2 = a->result->metrics.sumErr2;
         m.mse = a->result->metrics.mse;
+        m.layerError = a->layerError;
+        m.calibrationId = a->calibrationId;
         m_tree->setMetrics(static_cast<std::size_t>(t), m);
     }
     m_dist->setData(a->distribution);
@@ -605,7 +648,7 @@ void MainWindow::refreshStatus()
 void MainWindow::updateBusy()
 {
     const bool busy = m_tensorCtl->busy() || m_openSlot->isRunning() || (m_summaryCtl && m_summaryCtl->isRunning()) ||
-                      (m_exportCtl && m_exportCtl->isRunning());
+                      (m_exportCtl && m_exportCtl->isRunning()) || (m_calibCtl && m_calibCtl->isLoading());
     m_progress->setVisible(busy);
     m_cancel->setVisible(busy);
     if (!busy)
@@ -673,6 +716,7 @@ void MainWindow::closeEvent(QCloseEvent* event)
     writeSettings();
     m_tensorCtl->cancel();
     m_summaryCtl->cancel();
+    m_calibCtl->cancel();
     m_runner->shutdown();
     event->accept();
 }

@@ -24,6 +24,7 @@ ModelTreeModel::ModelTreeModel(Document* doc, QObject* parent) : QAbstractItemMo
         refreshAggregates();
         emitAllChanged(Size, LayerError);
     });
+    connect(doc, &Document::calibrationChanged, this, [this] { emitAllChanged(LayerError, LayerError); });
     beginResetModel();
     rebuild();
     endResetModel();
@@ -252,7 +253,9 @@ QVariant ModelTreeModel::tensorData(const Node& n, int column, int role) const
     const ResolvedSpec& rs = m_specs[t];
     const bool measured = m_hasMetrics[t] && rs.spec && m_metrics[t].spec == *rs.spec;
     const double sqnr = measured ? m_metrics[t].sqnrDb : std::numeric_limits<double>::quiet_NaN();
-    const double layerErr = measured ? m_metrics[t].layerError : std::numeric_limits<double>::quiet_NaN();
+    // A layer-output error shows only while the calibration it was measured with is the one in use.
+    const bool calibCurrent = m_metrics[t].calibrationId != 0 && m_metrics[t].calibrationId == m_doc->calibrationIdFor(t);
+    const double layerErr = measured && calibCurrent ? m_metrics[t].layerError : std::numeric_limits<double>::quiet_NaN();
     const bool raw = role == SortKeyRole || role == ValueRole;
     switch (column) {
     case Name:
@@ -310,7 +313,7 @@ QVariant ModelTreeModel::data(const QModelIndex& index, int role) const
     if (role == FullNameRole)
         return n.path;
     if (role == Qt::TextAlignmentRole)
-        return index.column() == Params || index.column() == Sqnr ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter)) : QVariant();
+        return index.column() == Params || index.column() == Sqnr || index.column() == LayerError ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter)) : QVariant();
     if (role != Qt::DisplayRole && role != Qt::ToolTipRole && role != SortKeyRole && role != ValueRole &&
         role != Qt::BackgroundRole && role != Qt::ForegroundRole)
         return {};
@@ -397,6 +400,14 @@ const TensorMetrics* ModelTreeModel::metrics(std::size_t t) const
     if (t >= m_metrics.size() || !m_hasMetrics[t])
         return nullptr;
     return &m_metrics[t];
+}
+
+bool ModelTreeModel::isCurrent(std::size_t t) const
+{
+    const TensorMetrics* m = metrics(t);
+    if (!m || t >= m_specs.size() || !m_specs[t].spec || m->spec != *m_specs[t].spec)
+        return false;
+    return m->calibrationId == m_doc->calibrationIdFor(t);
 }
 
 } // namespace ql

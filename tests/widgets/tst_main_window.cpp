@@ -3,6 +3,7 @@
 // each view (levels, clip range, histogram totals, error split); a malformed file leaves the app usable.
 
 #include "../app/fixture_model.h"
+#include "app/controllers/calibration_controller.h"
 #include "app/controllers/compare_controller.h"
 #include "app/controllers/summary_controller.h"
 #include "app/controllers/tensor_controller.h"
@@ -10,7 +11,10 @@
 #include "app/main_window.h"
 #include "app/models/model_tree_model.h"
 #include "app/models/tensor_filter_proxy.h"
+#include "app/model_loader.h"
+#include "core/calib/calibration.h"
 #include "core/io/npy.h"
+#include "core/quant/quantize.h"
 #include "widgets/channels_view.h"
 #include "widgets/compare_view.h"
 #include "widgets/distribution_view.h"
@@ -23,6 +27,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QComboBox>
+#include <QDir>
 #include <QLabel>
 #include <QFile>
 #include <QLineEdit>
@@ -58,6 +63,38 @@ bool waitForAnalysis(MainWindow& w, int timeoutMs = 15000)
         QTest::qWait(10);
     }
     return false;
+}
+
+/// The tree's layer-output error of a tensor (NaN when it shows none).
+double treeLayerError(const MainWindow& w, std::size_t tensor)
+{
+    return w.treeModel()->indexOfTensor(tensor).siblingAtColumn(ModelTreeModel::LayerError).data(ModelTreeModel::ValueRole).toDouble();
+}
+
+/// Chooses an entry of the spec editor's calibration picker as a user does.
+void pickCalibration(MainWindow& w, int index)
+{
+    QComboBox* combo = w.specEditor()->calibrationCombo();
+    combo->setCurrentIndex(index);
+    emit combo->activated(index);
+}
+
+/// ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖ of a model tensor under its plan spec on the first `samples` of a set, straight from core.
+double coreLayerError(MainWindow& w, std::size_t tensor, const calib::CalibrationSet& set, const std::string& layer,
+                      std::int64_t samples)
+{
+    const Tensor x = *w.document()->model()->readTensor(tensor, TaskContext::none());
+    const QuantResult r = *quantize(x.view(), *w.document()->specFor(tensor).spec, QuantOptions{}, TaskContext::none());
+    const calib::CalibrationSet cut = set.firstSamples(samples);
+    return *calib::layerOutputError(cut.find(layer)->samples.view(), x.view(), r.dequant.data());
+}
+
+bool openDemoAndWait(MainWindow& w)
+{
+    QSignalSpy opened(&w, &MainWindow::modelOpened);
+    if (!w.openDemo())
+        return false;
+    return opened.wait(20000) && waitForAnalysis(w);
 }
 
 } // namespace
@@ -339,6 +376,119 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
         QTRY_COMPARE(int(w.summaryView()->data().layers.size()), 7);  // the kept norm is listed too
         QVERIFY(w.summaryView()->data().totalAfter < w.summaryView()->data().totalBefore);
+    }
+
+    void calibrationDemoSetFillsLayerError()
+    {
+        MainWindow w;
+        w.show();
+        QAbstractItemModelTester tester(w.treeModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        const auto demo = bundledDemoOf(w.document()->path().toStdString());
+        QVERIFY(demo.has_value());
+        SpecEditor* ed = w.specEditor();
+        QComboBox* combo = ed->calibrationCombo();
+        QCOMPARE(combo->count(), 3);
+        QCOMPARE(combo->itemText(0), QStringLiteral("none"));
+        QCOMPARE(combo->itemText(1), QStringLiteral("demo calibration set"));
+        QCOMPARE(combo->itemText(2), QStringLiteral("Load file…"));
+        QVERIFY(!ed->calibrationSamplesSpin()->isEnabled());
+        const Model& model = *w.document()->model();
+        const std::size_t fc1 = *model.find("fc1.weight"), fc2 = *model.find("fc2.weight"), fc3 = *model.find("fc3.weight");
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
+        QVERIFY(std::isnan(treeLayerError(w, fc2)));  // no set, no layer-output error
+
+        // The demo's own set: 64 samples per layer, bound to fc1..fc3.
+        pickCalibration(w, 1);
+        QTRY_VERIFY_WITH_TIMEOUT(w.document()->calibration() != nullptr, 20000);
+        QCOMPARE(w.document()->calibration()->samples, qint64(64));
+        QCOMPARE(int(w.document()->calibration()->bindings.size()), 3);
+        QCOMPARE(combo->currentIndex(), 1);
+        QVERIFY(ed->calibrationSamplesSpin()->isEnabled());
+        QCOMPARE(ed->calibrationSamplesSpin()->maximum(), 64);
+        QCOMPARE(ed->calibrationSamplesSpin()->value(), 64);
+        QTRY_VERIFY_WITH_TIMEOUT(std::isfinite(treeLayerError(w, fc1)) && std::isfinite(treeLayerError(w, fc2)) &&
+                                     std::isfinite(treeLayerError(w, fc3)),
+                                 20000);
+        const calib::CalibrationSet set = *calib::loadCalibrationSet(demo->calibrationPath);
+        const double e64 = treeLayerError(w, fc2);
+        QVERIFY(e64 > 0.0 && e64 < 1.0);
+        QVERIFY(std::fabs(e64 - coreLayerError(w, fc2, set, "fc2", 64)) <= 1e-9 * e64);
+        // The current tensor's metrics strip shows its own number.
+        QTRY_VERIFY(waitForAnalysis(w) &&
+                    w.tensorController()->analysis()->calibrationId == w.document()->calibration()->id);
+        QVERIFY(std::isfinite(w.tensorController()->analysis()->layerError));
+        QVERIFY(w.distributionView()->data().metricsText.contains(QStringLiteral("layer-output error")));
+
+        // First 8 samples only, typed into the sample-count box: the numbers change.
+        QSpinBox* samples = ed->calibrationSamplesSpin();
+        samples->setFocus();
+        samples->selectAll();
+        QTest::keyClicks(samples, QStringLiteral("8"));
+        QTest::keyClick(samples, Qt::Key_Return);
+        QTRY_COMPARE_WITH_TIMEOUT(w.document()->calibration()->samples, qint64(8), 20000);
+        const double want8 = coreLayerError(w, fc2, set, "fc2", 8);
+        QVERIFY(std::fabs(want8 - e64) > 1e-6 * e64);
+        QTRY_VERIFY_WITH_TIMEOUT(std::fabs(treeLayerError(w, fc2) - want8) <= 1e-9 * want8, 20000);
+        QCOMPARE(samples->value(), 8);
+
+        // Back to "none": the column empties.
+        pickCalibration(w, 0);
+        QVERIFY(!w.document()->calibration());
+        QVERIFY(std::isnan(treeLayerError(w, fc2)));
+        QVERIFY(!samples->isEnabled());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
+        QVERIFY(std::isnan(treeLayerError(w, fc1)));
+    }
+
+    void calibrationFileAndBadFile()
+    {
+        MainWindow w;
+        w.show();
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        const std::size_t fc1 = *w.document()->model()->find("fc1.weight");
+        const std::size_t fc2 = *w.document()->model()->find("fc2.weight");
+        // A folder of NAME.npy files holding only fc1's inputs; picking the file means its folder.
+        QTemporaryDir dir;
+        QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("acts")));
+        Tensor x({16, 64});
+        Rng rng(3);
+        for (auto& v : x.data)
+            v = float(rng.uniform());
+        QVERIFY(writeNpy(dir.filePath(QStringLiteral("acts/fc1.npy")).toStdString(), x.view()).has_value());
+        w.loadCalibration(dir.filePath(QStringLiteral("acts/fc1.npy")));
+        QTRY_VERIFY_WITH_TIMEOUT(w.document()->calibration() != nullptr, 20000);
+        QCOMPARE(w.document()->calibration()->samples, qint64(16));
+        QCOMPARE(w.specEditor()->calibrationCombo()->itemText(2), QStringLiteral("acts/"));
+        QCOMPARE(w.specEditor()->calibrationCombo()->currentIndex(), 2);
+        QTRY_VERIFY_WITH_TIMEOUT(std::isfinite(treeLayerError(w, fc1)), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
+        QVERIFY(std::isnan(treeLayerError(w, fc2)));  // the set has no samples for fc2
+        const std::uint64_t id = w.document()->calibration()->id;
+
+        // A set naming a layer the model lacks: a message naming it, the set in use stays.
+        QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("bad")));
+        QVERIFY(writeNpy(dir.filePath(QStringLiteral("bad/nosuchlayer.npy")).toStdString(), x.view()).has_value());
+        QSignalSpy messages(&w, &MainWindow::messageShown);
+        w.loadCalibration(dir.filePath(QStringLiteral("bad")));
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastMessage().contains(QStringLiteral("nosuchlayer")), 20000);
+        QVERIFY(!w.calibrationController()->isLoading());
+        QCOMPARE(w.document()->calibration()->id, id);
+        QCOMPARE(w.specEditor()->calibrationCombo()->currentIndex(), 2);
+        // A file that is not a calibration set at all.
+        const QString junk = dir.filePath(QStringLiteral("junk.safetensors"));
+        {
+            QFile f(junk);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("not a safetensors file");
+        }
+        w.loadCalibration(junk);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastMessage().contains(QStringLiteral("junk.safetensors")) &&
+                                     !w.calibrationController()->isLoading(),
+                                 20000);
+        QCOMPARE(w.document()->calibration()->id, id);
     }
 
     void openFilesAndMalformed()
