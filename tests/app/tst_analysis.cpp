@@ -1,5 +1,5 @@
 // The analysis behind the views (distribution, error split, channels, heatmap, layer-output error)
-// and the core clip-error landscape it draws.
+// and the core clip-error landscape it draws; the trade-off sweeps.
 
 #include "app/bound_calibration.h"
 #include "app/controllers/sweep.h"
@@ -227,6 +227,54 @@ private slots:
         const std::vector<float> halfHat(a12->result->dequant.begin(), a12->result->dequant.begin() + 8 * 32);
         const double sub = layerErrorOf(*all, 0, half.view(), halfHat);
         QVERIFY(std::isfinite(sub) && sub > 0.0);
+    }
+
+    void modelSweepRunsPerTensor()
+    {
+        const ModelPtr model = test::makeFixtureModel();
+        const Granularity g{GranularityKind::Channel, 0, 128};
+        ModelSweep sweep(1 << 16);
+        int swept = 0;
+        for (std::size_t t = 0; t < model->tensors().size(); ++t) {
+            Result<std::vector<ModelSweepPart>> parts = sweepModelTensor(*model, t, g, 1 << 16, TaskContext::none());
+            QVERIFY(parts.has_value());
+            QCOMPARE(parts->empty(), !inModelSweep(model->tensors()[t]));  // the 1-D norm is left out
+            swept += parts->empty() ? 0 : 1;
+            sweep.add(model->tensors()[t].name, *parts);
+        }
+        QCOMPARE(swept, 6);
+        const TradeoffData d = sweep.data();
+        QCOMPARE(d.points.size(), sweep.pointCount());
+        QVERIFY(d.points.size() >= 14);
+        QVERIFY(!d.hasAccuracy());
+        QVERIFY(d.title.contains(QStringLiteral("whole model")));
+        // The plan behind a point names each tensor the point pooled with the spec it got there.
+        for (std::size_t i = 0; i < d.points.size(); ++i) {
+            const QuantPlan plan = sweep.planOf(i);
+            QCOMPARE(plan.defaultSpec.format, Format::F32);
+            // INT applies to every tensor; a block format only to those whose rows its blocks divide.
+            QVERIFY(!plan.overrides.empty() && plan.overrides.size() <= 6);
+            if (d.points[i].family.startsWith(QStringLiteral("INT")))
+                QCOMPARE(int(plan.overrides.size()), 6);
+            for (const auto& o : plan.overrides) {
+                QCOMPARE(o.kind, PatternKind::Exact);
+                QVERIFY(model->find(o.pattern).has_value());
+                QCOMPARE(o.spec.format, plan.overrides.front().spec.format);  // one point, one format and bits
+                QCOMPARE(o.spec.bits, plan.overrides.front().spec.bits);
+            }
+        }
+        // Point 0 (INT asymmetric 2 bits, the first spec of every tensor) pools the tensors' sums.
+        double sx = 0, se = 0;
+        for (std::size_t t = 0; t < model->tensors().size(); ++t) {
+            const auto parts = *sweepModelTensor(*model, t, g, 1 << 16, TaskContext::none());
+            if (parts.empty())
+                continue;
+            QCOMPARE(parts.front().family, d.points[0].family);
+            QCOMPARE(parts.front().spec.bits, 2);
+            sx += parts.front().sumX2;
+            se += parts.front().sumErr2;
+        }
+        QVERIFY(std::fabs(d.points[0].sqnrDb - 10.0 * std::log10(sx / se)) < 1e-9);
     }
 
     void paretoByHand()

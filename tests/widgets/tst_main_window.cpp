@@ -14,6 +14,8 @@
 #include "app/model_loader.h"
 #include "core/calib/calibration.h"
 #include "core/io/npy.h"
+#include "core/nn/demo.h"
+#include "core/quant/format_traits.h"
 #include "core/quant/quantize.h"
 #include "widgets/channels_view.h"
 #include "widgets/compare_view.h"
@@ -489,6 +491,80 @@ private slots:
                                      !w.calibrationController()->isLoading(),
                                  20000);
         QCOMPARE(w.document()->calibration()->id, id);
+    }
+
+    void tradeoffAccuracyForDemo()
+    {
+        MainWindow w;
+        w.show();
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        w.tradeoffView()->scopeBox()->setCurrentIndex(1);
+        QSignalSpy finished(w.tradeoffController(), &TradeoffController::sweepFinished);
+        w.tabs()->setCurrentWidget(w.tradeoffView());
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 60000);
+        const TradeoffData& d = w.tradeoffView()->data();
+        QVERIFY(d.title.contains(QStringLiteral("whole model")));
+        QVERIFY(d.points.size() >= 14);
+        QVERIFY(d.hasAccuracy());
+        for (const auto& p : d.points)
+            QVERIFY2(p.accuracy >= 0.0 && p.accuracy <= 1.0, qPrintable(p.label));
+        // The int8 point is the demo's accuracy with every weight at int8 per channel, from core.
+        const TradeoffPoint* int8 = nullptr;
+        const TradeoffPoint* int2 = nullptr;
+        for (const auto& p : d.points)
+            if (p.family == QStringLiteral("INT asymmetric")) {
+                if (p.label.startsWith(QStringLiteral("int8")))
+                    int8 = &p;
+                if (p.label.startsWith(QStringLiteral("int2")))
+                    int2 = &p;
+            }
+        QVERIFY(int8 && int2);
+        nn::DemoModel demo = *nn::loadDemoModel(nn::DemoKind::Mlp);
+        QuantPlan plan;
+        plan.defaultSpec = defaultSpec(Format::Int);
+        plan.defaultSpec.bits = 8;
+        plan.defaultSpec.granularity = w.document()->plan().defaultSpec.granularity;
+        nn::EvalOptions eo;
+        eo.sensitivity = false;
+        const nn::EvalReport rep = *nn::evaluate(demo, plan, nn::ActQuantConfig{}, eo);
+        QCOMPARE(int8->accuracy, rep.accuracy);
+        QVERIFY(int8->accuracy > 0.9);
+        QVERIFY(int2->accuracy < int8->accuracy);
+        // The view plots accuracy on request.
+        w.tradeoffView()->setMetric(TradeoffView::Metric::Accuracy);
+        QCOMPARE(w.tradeoffView()->metric(), TradeoffView::Metric::Accuracy);
+        QVERIFY(w.tradeoffView()->plot()->yAxis->label().contains(QStringLiteral("accuracy")));
+        // A tensor-scope sweep has none (it quantizes one tensor, not the model).
+        w.tradeoffView()->scopeBox()->setCurrentIndex(0);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 60000);
+        QVERIFY(!w.tradeoffView()->data().hasAccuracy());
+    }
+
+    void modelSweepYieldsToCurrentTensor()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        TradeoffController* tc = w.tradeoffController();
+        w.tradeoffView()->scopeBox()->setCurrentIndex(1);
+        w.tabs()->setCurrentWidget(w.tradeoffView());
+        QVERIFY(tc->isSweeping());
+        // A spec edit on the current tensor while the whole-model sweep runs: its views are current
+        // before the sweep is done, because the sweep runs one tensor per task and yields.
+        bool sweepingWhenReady = false;
+        connect(w.tensorController(), &TensorController::analysisReady, this,
+                [&] { sweepingWhenReady = tc->isSweeping(); });
+        w.specEditor()->bitsSpin()->setFocus();
+        QTest::keyClick(w.specEditor()->bitsSpin(), Qt::Key_Up);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec.bits, 5);
+        QVERIFY(sweepingWhenReady);
+        QTRY_VERIFY_WITH_TIMEOUT(!tc->isSweeping(), 30000);
+        QCOMPARE(tc->piecesStarted(), 6);  // one task per rank-2 tensor of the fixture
+        QVERIFY(w.tradeoffView()->data().points.size() >= 14);
+        QVERIFY(!w.tradeoffView()->data().hasAccuracy());  // not a demo model
     }
 
     void openFilesAndMalformed()
