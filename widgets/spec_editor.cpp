@@ -270,6 +270,8 @@ void SpecEditor::setCalibrationSources(const QStringList& names, int current)
 void SpecEditor::setCalibrationSamples(int count, int available)
 {
     const QSignalBlocker b(m_calibSamples);
+    // Without a set the box reads "– samples" rather than a count of zero.
+    m_calibSamples->setSpecialValueText(available > 0 ? QString() : tr("– samples"));
     m_calibSamples->setRange(available > 0 ? 1 : 0, std::max(available, 0));
     m_calibSamples->setValue(count);
     m_calibSamples->setEnabled(available > 0);

@@ -222,7 +222,12 @@ Qt::ItemFlags ModelTreeModel::flags(const QModelIndex& index) const
 
 QVariant ModelTreeModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+    if (orientation != Qt::Horizontal)
+        return {};
+    if (role == Qt::ToolTipRole && section == LayerError)
+        return tr("Layer-output error ‖XWᵀ − XŴᵀ‖ / ‖XWᵀ‖ on the inputs the calibration set records for "
+                  "this layer (choose a set in the Spec panel)");
+    if (role != Qt::DisplayRole)
         return {};
     switch (section) {
     case Name: return tr("Name");
@@ -232,7 +237,7 @@ QVariant ModelTreeModel::headerData(int section, Qt::Orientation orientation, in
     case Size: return tr("Size now → after");
     case Spec: return tr("Spec");
     case Sqnr: return tr("SQNR");
-    case LayerError: return tr("Layer-output error");
+    case LayerError: return tr("Output error");
     default: return {};
     }
 }
