@@ -23,7 +23,30 @@ private:
     QuantPlan m_after;
 };
 
+/// The default spec as it applies to a tensor no override names: the channel axis follows the
+/// tensor's own output-channel axis.
+QuantSpec defaultSpecFor(const QuantPlan& plan, const TensorInfo& info)
+{
+    QuantSpec spec = plan.defaultSpec;
+    const int rank = static_cast<int>(info.logicalShape.size());
+    if (spec.granularity.kind != GranularityKind::Tensor && spec.granularity.axis >= 0 && info.channelAxis < rank)
+        spec.granularity.axis = info.channelAxis;
+    return spec;
+}
+
 } // namespace
+
+void resetToDefault(QuantPlan& plan, const TensorInfo& info)
+{
+    plan.clearSpec(info.name);
+    std::erase(plan.skip, globEscape(info.name));
+    if (!plan.matchedByPattern(info.name))
+        return;
+    if (info.logicalShape.size() < 2)
+        plan.skipTensor(info.name);
+    else
+        plan.setSpec(info.name, defaultSpecFor(plan, info));
+}
 
 ResolvedSpec resolveSpec(const QuantPlan& plan, const TensorInfo& info)
 {
@@ -49,10 +72,7 @@ ResolvedSpec resolveSpec(const QuantPlan& plan, const TensorInfo& info)
         r.note = QStringLiteral("1-D tensors are kept as stored by default (select it and edit to override)");
         return r;
     }
-    QuantSpec spec = *s;
-    if (!fromOverride && spec.granularity.kind != GranularityKind::Tensor && spec.granularity.axis >= 0 &&
-        info.channelAxis < rank)
-        spec.granularity.axis = info.channelAxis;
+    QuantSpec spec = fromOverride ? *s : defaultSpecFor(plan, info);
     if (auto ok = validateSpec(spec, info.logicalShape); !ok) {
         const QString why = QString::fromStdString(ok.error().message);
         QuantSpec fb = spec;
@@ -85,8 +105,25 @@ void Document::setModel(ModelPtr model, const QString& path, const QuantPlan& pl
     m_model = std::move(model);
     m_path = path;
     m_plan = plan;
+    const bool hadCalibration = static_cast<bool>(m_calibration);
+    m_calibration.reset();  // it was bound to the old model's tensors
     emit modelChanged();
     emit planChanged();
+    if (hadCalibration)
+        emit calibrationChanged();
+}
+
+void Document::setCalibration(CalibrationPtr calibration)
+{
+    if (calibration == m_calibration)
+        return;
+    m_calibration = std::move(calibration);
+    emit calibrationChanged();
+}
+
+std::uint64_t Document::calibrationIdFor(std::size_t tensorIndex) const
+{
+    return m_calibration && m_calibration->bindingFor(tensorIndex) ? m_calibration->id : 0;
 }
 
 void Document::close()

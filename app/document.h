@@ -1,6 +1,8 @@
 #pragma once
-// Document: the open model, its QuantPlan and the undo stack of plan edits.
+// Document: the open model, its QuantPlan, the undo stack of plan edits and the calibration set
+// bound to the model (if any).
 
+#include "app/bound_calibration.h"
 #include "core/io/model.h"
 #include "core/quant/plan.h"
 
@@ -25,6 +27,11 @@ struct ResolvedSpec {
 /// dividing, axis out of range) falls back to per-channel, then per-tensor, with a note.
 ResolvedSpec resolveSpec(const QuantPlan& plan, const TensorInfo& info);
 
+/// Gives a tensor the treatment it gets with no override: drops its exact override and exact skip
+/// and, when a glob or regex override would still match it, pins what the default gives this tensor
+/// (the default spec with its channel axis, or kept as stored for a 1-D tensor) by name.
+void resetToDefault(QuantPlan& plan, const TensorInfo& info);
+
 class Document : public QObject {
     Q_OBJECT
 public:
@@ -46,14 +53,22 @@ public:
     QUndoStack* undoStack() { return &m_undo; }
     ResolvedSpec specFor(std::size_t tensorIndex) const;
 
+    /// The calibration set bound to the model (null: none). Cleared when the model changes.
+    const CalibrationPtr& calibration() const { return m_calibration; }
+    void setCalibration(CalibrationPtr calibration);
+    /// Id of the calibration that feeds a tensor, 0 when none does (measurements record it).
+    std::uint64_t calibrationIdFor(std::size_t tensorIndex) const;
+
 signals:
     void modelChanged();
     void planChanged();
+    void calibrationChanged();
 
 private:
     ModelPtr m_model;
     QString m_path;
     QuantPlan m_plan;
+    CalibrationPtr m_calibration;
     QUndoStack m_undo;
 };
 

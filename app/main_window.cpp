@@ -1,5 +1,6 @@
 #include "app/main_window.h"
 
+#include "app/controllers/calibration_controller.h"
 #include "app/controllers/compare_controller.h"
 #include "app/controllers/export_controller.h"
 #include "app/controllers/summary_controller.h"
@@ -68,6 +69,7 @@ MainWindow::MainWindow(QWidget* parent)
     m_proxy = new TensorFilterProxy(this);
     m_proxy->setSourceModel(m_tree);
     m_tensorCtl = new TensorController(m_doc, m_runner, this);
+    m_calibCtl = new CalibrationController(m_doc, m_runner, this);
 
     m_tabs = new QTabWidget(this);
     m_tabs->setObjectName(QStringLiteral("views"));
@@ -223,6 +225,14 @@ void MainWindow::buildDocks()
     m_treeView->setUniformRowHeights(true);
     m_treeView->setAlternatingRowColors(true);
     m_treeView->header()->setStretchLastSection(false);
+    // What is tuned and what it costs first, so a narrow dock shows the spec, SQNR and layer-output
+    // error; the descriptive columns follow (every section can be dragged elsewhere).
+    {
+        QHeaderView* h = m_treeView->header();
+        int to = 1;
+        for (int c : {ModelTreeModel::Spec, ModelTreeModel::Sqnr, ModelTreeModel::LayerError, ModelTreeModel::Size})
+            h->moveSection(h->visualIndex(c), to++);
+    }
     auto* filterRow = new QHBoxLayout;
     filterRow->addWidget(m_filter, 1);
     filterRow->addWidget(m_filterKind);
@@ -288,6 +298,32 @@ void MainWindow::buildDocks()
                 plan.overrides.push_back(PlanOverride{kind, pattern.toStdString(), spec});
                 m_doc->changePlan(plan, tr("Apply %1 to all matching %2").arg(QString::fromStdString(specShortName(spec)), pattern));
             });
+    // Calibration set picker.
+    connect(m_editor, &SpecEditor::calibrationChosen, m_calibCtl, &CalibrationController::choose);
+    connect(m_editor, &SpecEditor::calibrationSamplesChanged, m_calibCtl, &CalibrationController::setSampleCount);
+    connect(m_editor, &SpecEditor::loadCalibrationRequested, this, [this] {
+        QSettings s(QString::fromLatin1(kOrg), QString::fromLatin1(kOrg));
+        const QString dir = s.value(QStringLiteral("lastCalibrationDir"), s.value(QStringLiteral("lastDir"))).toString();
+        const QString path = QFileDialog::getOpenFileName(
+            this, tr("Load calibration set"), dir,
+            tr("Calibration sets (*.safetensors *.npz *.h5 *.hdf5 *.npy);;safetensors (*.safetensors);;"
+               "NumPy archive (*.npz);;HDF5 (*.h5 *.hdf5);;Folder of NAME.npy files (pick any) (*.npy)"));
+        if (path.isEmpty()) {
+            refreshCalibrationPicker();  // the picker goes back to the set in use
+            return;
+        }
+        s.setValue(QStringLiteral("lastCalibrationDir"), QFileInfo(path).absolutePath());
+        loadCalibration(path);
+    });
+    connect(m_calibCtl, &CalibrationController::sourcesChanged, this, &MainWindow::refreshCalibrationPicker);
+    connect(m_calibCtl, &CalibrationController::calibrationReady, this,
+            [this](const QString& description) { showMessage(tr("Calibration: %1").arg(description), false); });
+    connect(m_calibCtl, &CalibrationController::failed, this, [this](const QString& m) { showMessage(m, true); });
+    connect(m_calibCtl->slot(), &JobSlot::started, this, &MainWindow::updateBusy);
+    connect(m_calibCtl->slot(), &JobSlot::idle, this, &MainWindow::updateBusy);
+    connect(m_calibCtl->slot(), &JobSlot::progress, this, [this](int v) { m_progress->setValue(v); });
+    refreshCalibrationPicker();
+
     connect(m_editor, &SpecEditor::resetToDefaultRequested, this, [this] {
         if (!m_doc->hasModel())
             return;
@@ -295,14 +331,24 @@ void MainWindow::buildDocks()
         auto sel = selectedTensors();
         if (sel.empty() && m_tensorCtl->currentTensor() >= 0)
             sel.push_back(static_cast<std::size_t>(m_tensorCtl->currentTensor()));
-        for (std::size_t t : sel) {
-            const std::string& name = m_doc->model()->tensors()[t].name;
-            plan.clearSpec(name);
-            // Pattern overrides that match only count as "not default" for the tensors themselves;
-            // remove the ones that match exactly these tensors' names.
-        }
+        // A glob or regex override that also matches other tensors stays; these tensors get the
+        // default pinned by name (see resetToDefault).
+        for (std::size_t t : sel)
+            resetToDefault(plan, m_doc->model()->tensors()[t]);
         m_doc->changePlan(plan, tr("Reset %1 tensors to the default spec").arg(sel.size()));
     });
+}
+
+void MainWindow::loadCalibration(const QString& path)
+{
+    showMessage(tr("Loading calibration set %1…").arg(QFileInfo(path).fileName()), false);
+    m_calibCtl->loadFile(path);
+}
+
+void MainWindow::refreshCalibrationPicker()
+{
+    m_editor->setCalibrationSources(m_calibCtl->sourceNames(), m_calibCtl->currentIndex());
+    m_editor->setCalibrationSamples(m_calibCtl->sampleCount(), m_calibCtl->availableSamples());
 }
 
 void MainWindow::buildStatusBar()
@@ -325,6 +371,7 @@ void MainWindow::buildStatusBar()
         m_openSlot->cancel();
         m_summaryCtl->cancel();
         m_exportCtl->cancel();
+        m_calibCtl->cancel();
         updateBusy();
     });
     statusBar()->addWidget(m_sizes, 1);
@@ -574,6 +621,8 @@ void MainWindow::onAnalysis(const std::shared_ptr<const TensorAnalysis>& a)
         m.sumX2 = a->result->metrics.sumX2;
         m.sumErr2 = a->result->metrics.sumErr2;
         m.mse = a->result->metrics.mse;
+        m.layerError = a->layerError;
+        m.calibrationId = a->calibrationId;
         m_tree->setMetrics(static_cast<std::size_t>(t), m);
     }
     m_dist->setData(a->distribution);
@@ -607,7 +656,7 @@ void MainWindow::refreshStatus()
 void MainWindow::updateBusy()
 {
     const bool busy = m_tensorCtl->busy() || m_openSlot->isRunning() || (m_summaryCtl && m_summaryCtl->isRunning()) ||
-                      (m_exportCtl && m_exportCtl->isRunning());
+                      (m_exportCtl && m_exportCtl->isRunning()) || (m_calibCtl && m_calibCtl->isLoading());
     m_progress->setVisible(busy);
     m_cancel->setVisible(busy);
     if (!busy)
@@ -675,6 +724,7 @@ void MainWindow::closeEvent(QCloseEvent* event)
     writeSettings();
     m_tensorCtl->cancel();
     m_summaryCtl->cancel();
+    m_calibCtl->cancel();
     m_runner->shutdown();
     event->accept();
 }

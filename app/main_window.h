@@ -36,6 +36,7 @@ class SummaryController;
 class TradeoffController;
 class CompareController;
 class ExportController;
+class CalibrationController;
 class ChannelTableModel;
 class CompareTableModel;
 struct TensorAnalysis;
@@ -66,6 +67,10 @@ public:
     TradeoffController* tradeoffController() const { return m_tradeoffCtl; }
     CompareController* compareController() const { return m_compareCtl; }
     ExportController* exportController() const { return m_exportCtl; }
+    CalibrationController* calibrationController() const { return m_calibCtl; }
+    /// Loads a calibration set file (or a folder of .npy files) in the background, as the
+    /// picker's "Load file…" does after its dialog; errors appear as a non-modal message.
+    void loadCalibration(const QString& path);
     QTabWidget* tabs() const { return m_tabs; }
     DistributionView* distributionView() const { return m_dist; }
     ErrorView* errorView() const { return m_error; }
@@ -100,6 +105,7 @@ private:
     void onAnalysis(const std::shared_ptr<const TensorAnalysis>& a);
     void refreshStatus();
     void refreshEditorScope();
+    void refreshCalibrationPicker();
     std::vector<std::size_t> selectedTensors() const;
     void addRecentFile(const QString& path);
     void rebuildRecentMenu();
@@ -118,6 +124,7 @@ private:
     TradeoffController* m_tradeoffCtl = nullptr;
     CompareController* m_compareCtl = nullptr;
     ExportController* m_exportCtl = nullptr;
+    CalibrationController* m_calibCtl = nullptr;
     ChannelTableModel* m_channelModel = nullptr;
     CompareTableModel* m_compareModel = nullptr;
 

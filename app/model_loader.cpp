@@ -73,6 +73,27 @@ Result<std::string> demoModelPath()
     return p;
 }
 
+std::optional<BundledDemo> bundledDemoOf(const std::string& modelPath)
+{
+    if (modelPath.empty())
+        return std::nullopt;
+    Result<std::string> dir = nn::findDemoResources();
+    if (!dir)
+        return std::nullopt;
+    for (nn::DemoKind kind : {nn::DemoKind::Mlp, nn::DemoKind::Cnn}) {
+        const std::string name = nn::demoKindName(kind);
+        const std::filesystem::path weights = std::filesystem::path(*dir) / (name + ".safetensors");
+        std::error_code ec;
+        if (!std::filesystem::equivalent(weights, modelPath, ec) || ec)
+            continue;
+        const std::filesystem::path calib = std::filesystem::path(*dir) / (name + "_calibration.safetensors");
+        if (!std::filesystem::exists(calib, ec))
+            return std::nullopt;
+        return BundledDemo{kind, *dir, calib.string()};
+    }
+    return std::nullopt;
+}
+
 std::int64_t modelParameterCount(const Model& m)
 {
     std::int64_t n = 0;

@@ -4,7 +4,9 @@
 #include "core/base/result.h"
 #include "core/base/task_context.h"
 #include "core/io/model.h"
+#include "core/nn/demo.h"
 
+#include <optional>
 #include <string>
 
 namespace ql {
@@ -14,6 +16,16 @@ Result<ModelPtr> loadModelFile(const std::string& path, TaskContext& ctx = TaskC
 
 /// Path of the bundled demo model (the MLP's safetensors file), or why there is none.
 Result<std::string> demoModelPath();
+
+/// A bundled demo model file and its own calibration set (resources/demo/README.md).
+struct BundledDemo {
+    nn::DemoKind kind = nn::DemoKind::Mlp;
+    std::string directory;        ///< the demo folder (findDemoResources)
+    std::string calibrationPath;  ///< <kind>_calibration.safetensors in it
+};
+/// The bundled demo that `modelPath` is (the folder's mlp.safetensors or cnn.safetensors, compared
+/// as files), or nullopt for any other file. Touches the file system (a few stat calls).
+std::optional<BundledDemo> bundledDemoOf(const std::string& modelPath);
 
 /// A Model over one in-memory tensor (a .npy file, or a tensor built by a test).
 ModelPtr makeSingleTensorModel(const std::string& path, const std::string& name, Tensor tensor);

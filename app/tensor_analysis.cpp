@@ -213,7 +213,8 @@ HeatmapData makeHeatmap(const std::shared_ptr<const Tensor>& x, const std::share
 }
 
 Result<TensorAnalysis> analyzeTensor(const std::shared_ptr<const Tensor>& tensor, const std::string& name,
-                                     const QuantSpec& spec, const AnalysisOptions& options, TaskContext& ctx)
+                                     const QuantSpec& spec, const AnalysisOptions& options, TaskContext& ctx,
+                                     const AnalysisCalibration& calibration)
 {
     QElapsedTimer timer;
     timer.start();
@@ -231,6 +232,14 @@ Result<TensorAnalysis> analyzeTensor(const std::shared_ptr<const Tensor>& tensor
     a.result = result;
     const QString title = QString::fromStdString(name + "  ·  " + specShortName(spec));
     a.distribution = makeDistribution(*result, title);
+    if (calibration.set && calibration.set->bindingFor(calibration.tensorIndex)) {
+        a.calibrationId = calibration.set->id;
+        a.layerError = layerErrorOf(*calibration.set, calibration.tensorIndex, tensor->view(), result->dequant);
+        if (!std::isnan(a.layerError))
+            a.distribution.metricsText += QStringLiteral(" · layer-output error %1 % (%2 samples)")
+                                              .arg(100.0 * a.layerError, 0, 'g', 3)
+                                              .arg(calibration.set->samples);
+    }
     a.error.histErr = result->histErr;
     a.error.mse = result->metrics.mse;
     a.error.clipMse = result->metrics.clipMse;

@@ -2,6 +2,7 @@
 // Everything the views of one tensor show, computed in one background task from a tensor snapshot
 // and a spec: the quantization result and the value snapshots of each plot.
 
+#include "app/bound_calibration.h"
 #include "core/base/result.h"
 #include "core/base/task_context.h"
 #include "core/base/tensor.h"
@@ -9,6 +10,7 @@
 #include "core/quant/quantize.h"
 #include "widgets/plot_data.h"
 
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -33,13 +35,25 @@ struct TensorAnalysis {
     ErrorData error;
     ChannelData channels;
     HeatmapData heatmap;
+    /// ‖XWᵀ − XŴᵀ‖_F / ‖XWᵀ‖_F on the calibration set's inputs to this layer; NaN without one.
+    double layerError = std::numeric_limits<double>::quiet_NaN();
+    std::uint64_t calibrationId = 0;  ///< the calibration layerError belongs to (0: none)
     double elapsedMs = 0.0;
 };
 
-/// Runs quantize() with histograms, then derives the view snapshots. Thread-safe (pure function of
-/// its inputs); cancellable between and inside the steps.
+/// Where the layer-output error of an analysis comes from: a bound set and the tensor's index in
+/// the model (the set may have no layer for it).
+struct AnalysisCalibration {
+    CalibrationPtr set;
+    std::size_t tensorIndex = 0;
+};
+
+/// Runs quantize() with histograms, then derives the view snapshots (and the layer-output error
+/// when `calibration` has a layer for the tensor). Thread-safe (pure function of its inputs);
+/// cancellable between and inside the steps.
 Result<TensorAnalysis> analyzeTensor(const std::shared_ptr<const Tensor>& tensor, const std::string& name,
-                                     const QuantSpec& spec, const AnalysisOptions& options, TaskContext& ctx);
+                                     const QuantSpec& spec, const AnalysisOptions& options, TaskContext& ctx,
+                                     const AnalysisCalibration& calibration = {});
 
 /// Distribution snapshot from a finished result (shows the levels of the widest segment).
 DistributionData makeDistribution(const QuantResult& r, const QString& title);

@@ -125,7 +125,18 @@ SpecEditor::SpecEditor(QWidget* parent) : QWidget(parent)
 
     m_calib = new QComboBox(this);
     m_calib->setObjectName(QStringLiteral("calibration"));
+    m_calib->setToolTip(tr("Activation samples per layer: with a set, the layer-output error "
+                           "‖XWᵀ − XŴᵀ‖ / ‖XWᵀ‖ is measured for the layers it feeds"));
+    m_calibSamples = new QSpinBox(this);
+    m_calibSamples->setObjectName(QStringLiteral("calibrationSamples"));
+    m_calibSamples->setSuffix(tr(" samples"));
+    m_calibSamples->setToolTip(tr("Use the first N samples of the calibration set"));
+    m_calibSamples->setKeyboardTracking(false);
+    auto* calibRow = new QHBoxLayout;
+    calibRow->addWidget(m_calib, 1);
+    calibRow->addWidget(m_calibSamples);
     setCalibrationSources({tr("none")}, 0);
+    setCalibrationSamples(0, 0);
 
     m_bpw = new QLabel(this);
     m_bpw->setObjectName(QStringLiteral("bitsPerWeight"));
@@ -139,7 +150,7 @@ SpecEditor::SpecEditor(QWidget* parent) : QWidget(parent)
     form->addRow(tr("Granularity"), granRow);
     form->addRow(tr("Range"), rangeRow);
     form->addRow(tr("Scale storage"), m_scaleStorage);
-    form->addRow(tr("Calibration"), m_calib);
+    form->addRow(tr("Calibration"), calibRow);
     form->addRow(tr("Cost"), m_bpw);
 
     m_applySel = new QPushButton(tr("Apply to selection"), this);
@@ -221,6 +232,10 @@ SpecEditor::SpecEditor(QWidget* parent) : QWidget(parent)
         else
             emit calibrationChosen(index);
     });
+    connect(m_calibSamples, &QSpinBox::valueChanged, this, [this](int n) {
+        if (m_calibSamples->isEnabled())
+            emit calibrationSamplesChanged(n);
+    });
     connect(m_applySel, &QPushButton::clicked, this, [this] { emit applyToSelectionRequested(m_spec); });
     connect(m_applyMatch, &QPushButton::clicked, this, [this] {
         const QString pattern = m_pattern->text().trimmed();
@@ -250,6 +265,16 @@ void SpecEditor::setCalibrationSources(const QStringList& names, int current)
     m_calib->addItems(names);
     m_calib->addItem(tr("Load file…"));
     m_calib->setCurrentIndex(std::clamp(current, 0, static_cast<int>(names.size()) - 1));
+}
+
+void SpecEditor::setCalibrationSamples(int count, int available)
+{
+    const QSignalBlocker b(m_calibSamples);
+    // Without a set the box reads "– samples" rather than a count of zero.
+    m_calibSamples->setSpecialValueText(available > 0 ? QString() : tr("– samples"));
+    m_calibSamples->setRange(available > 0 ? 1 : 0, std::max(available, 0));
+    m_calibSamples->setValue(count);
+    m_calibSamples->setEnabled(available > 0);
 }
 
 void SpecEditor::setTensorShape(const Shape& shape)

@@ -31,8 +31,11 @@ public:
     void setTensorShape(const Shape& shape);
     /// What edits apply to, shown above the form ("q_proj.weight", "default spec (3 tensors)").
     void setScopeText(const QString& text);
-    /// Calibration choices ("none", "demo: 128 samples", file names); index 0 is "none".
+    /// Calibration choices ("none", "demo calibration set", file names); index 0 is "none". The
+    /// editor appends "Load file…".
     void setCalibrationSources(const QStringList& names, int current);
+    /// The sample-count box: `count` of `available` samples in use (available 0: no set, disabled).
+    void setCalibrationSamples(int count, int available);
     void setPatternText(const QString& text);
 
     // The editor widgets, named for tests and accessibility.
@@ -49,6 +52,7 @@ public:
     QDoubleSpinBox* percentileSpin() const { return m_percentile; }
     QComboBox* scaleStorageCombo() const { return m_scaleStorage; }
     QComboBox* calibrationCombo() const { return m_calib; }
+    QSpinBox* calibrationSamplesSpin() const { return m_calibSamples; }
     QPushButton* applySelectionButton() const { return m_applySel; }
     QPushButton* applyMatchingButton() const { return m_applyMatch; }
     QPushButton* resetButton() const { return m_reset; }
@@ -64,6 +68,8 @@ signals:
     /// Index into the calibration sources; the last entry "Load file…" asks for a file.
     void calibrationChosen(int index);
     void loadCalibrationRequested();
+    /// The user asked for the first `count` samples of the calibration set.
+    void calibrationSamplesChanged(int count);
 
 private:
     void readWidgets();
@@ -88,6 +94,7 @@ private:
     QDoubleSpinBox* m_percentile;
     QComboBox* m_scaleStorage;
     QComboBox* m_calib;
+    QSpinBox* m_calibSamples;
     QLineEdit* m_pattern;
     QComboBox* m_patternKind;
     QPushButton* m_applySel;

@@ -98,7 +98,9 @@ void TradeoffView::rebuildNow()
     p->xAxis->setLabel(tr("storage cost (bits per weight, incl. scales)"));
     p->yAxis->setLabel(acc ? tr("test accuracy (%)") : tr("SQNR (dB, higher is better)"));
     p->legend->setVisible(!m_data.points.empty());
-    p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignLeft | Qt::AlignTop);
+    // SQNR rises from bottom left to top right; accuracy saturates along the top, leaving the
+    // bottom right empty. The legend goes where the points are not.
+    p->axisRect()->insetLayout()->setInsetAlignment(0, acc ? Qt::AlignRight | Qt::AlignBottom : Qt::AlignLeft | Qt::AlignTop);
     auto yOf = [acc](const TradeoffPoint& t) { return acc ? 100.0 * t.accuracy : t.sqnrDb; };
     std::map<QString, std::vector<const TradeoffPoint*>> series;
     for (const auto& t : m_data.points)

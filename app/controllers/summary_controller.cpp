@@ -1,5 +1,6 @@
 #include "app/controllers/summary_controller.h"
 
+#include "app/controllers/sweep.h"
 #include "app/controllers/tensor_controller.h"
 #include "app/models/model_tree_model.h"
 #include "core/quant/format_traits.h"
@@ -12,23 +13,6 @@
 namespace ql {
 
 namespace {
-
-/// Rows of x at a fixed stride so at most maxElements remain (shape [rows', rest...]).
-Tensor rowSubsample(const Tensor& t, std::int64_t maxElements)
-{
-    if (t.numel() <= maxElements || t.shape.size() < 2)
-        return t;
-    const std::int64_t rows = t.shape[0], rowLen = t.numel() / rows;
-    const std::int64_t keep = std::max<std::int64_t>(1, maxElements / std::max<std::int64_t>(rowLen, 1));
-    const std::int64_t stride = (rows + keep - 1) / keep;
-    Tensor out;
-    out.shape = t.shape;
-    out.shape[0] = (rows + stride - 1) / stride;
-    out.data.reserve(static_cast<std::size_t>(out.shape[0] * rowLen));
-    for (std::int64_t r = 0; r < rows; r += stride)
-        out.data.insert(out.data.end(), t.data.begin() + r * rowLen, t.data.begin() + (r + 1) * rowLen);
-    return out;
-}
 
 struct Measured {
     int tensor = -1;
@@ -44,10 +28,9 @@ SummaryController::SummaryController(Document* doc, ModelTreeModel* tree, TaskRu
         cancel();
         restart();
     });
-    connect(doc, &Document::planChanged, this, [this] {
-        // Debounce: a burst of edits starts one pass.
-        QTimer::singleShot(50, this, [this] { restart(); });
-    });
+    // Debounce: a burst of edits starts one pass. A new calibration set re-measures the tensors it feeds.
+    for (auto signal : {&Document::planChanged, &Document::calibrationChanged})
+        connect(doc, signal, this, [this] { QTimer::singleShot(50, this, [this] { restart(); }); });
 }
 
 void SummaryController::cancel()
@@ -64,8 +47,11 @@ void SummaryController::restart()
 {
     if (!m_doc->hasModel())
         return;
-    if (m_slot->isRunning())
-        return;  // the running pass picks up stale tensors when it asks for the next one
+    // A pass in progress (a task running, or the next one about to be picked) rescans every tensor
+    // when it picks the next one, so it takes up whatever went stale; starting a second chain of
+    // tasks here would only have the two cancel each other.
+    if (m_running)
+        return;
     m_done = 0;
     m_total = 0;
     const auto& infos = m_doc->model()->tensors();
@@ -74,8 +60,7 @@ void SummaryController::restart()
         if (!rs.spec)
             continue;
         ++m_total;
-        const TensorMetrics* m = m_tree->metrics(t);
-        if (m && m->spec == *rs.spec)
+        if (m_tree->isCurrent(t))
             ++m_done;
     }
     if (m_done >= m_total)
@@ -100,8 +85,7 @@ void SummaryController::next()
         if (!rs.spec)
             continue;
         ++total;
-        const TensorMetrics* m = m_tree->metrics(t);
-        if (m && m->spec == *rs.spec) {
+        if (m_tree->isCurrent(t)) {
             ++done;
             continue;
         }
@@ -122,14 +106,17 @@ void SummaryController::next()
     }
     const ModelPtr model = m_doc->model();
     const std::int64_t cap = m_maxElements;
+    const std::uint64_t calibId = m_doc->calibrationIdFor(static_cast<std::size_t>(pick));
+    const CalibrationPtr calib = calibId != 0 ? m_doc->calibration() : nullptr;
     m_slot->start<Result<Measured>>(
-        [model, pick, spec, cap](TaskContext& ctx) -> Result<Measured> {
+        [model, pick, spec, cap, calib](TaskContext& ctx) -> Result<Measured> {
             Result<Tensor> t = model->readTensor(static_cast<std::size_t>(pick), ctx);
             if (!t)
                 return std::move(t).error();
-            const Tensor x = rowSubsample(*t, cap);
+            const Tensor x = rowSubsampleTensor(*t, cap);
             QuantOptions qo;
             qo.keepCodes = false;
+            qo.keepDequant = static_cast<bool>(calib);  // x̂ only feeds the layer-output error
             Result<QuantResult> r = quantize(x.view(), spec, qo, ctx);
             if (!r)
                 return std::move(r).error();
@@ -140,9 +127,15 @@ void SummaryController::next()
             m.metrics.sumX2 = r->metrics.sumX2;
             m.metrics.sumErr2 = r->metrics.sumErr2;
             m.metrics.mse = r->metrics.mse;
+            if (calib) {
+                // A row subsample keeps whole output channels of an [out, in] weight, which the
+                // error is a mean over; other layouts give NaN rather than a wrong number.
+                m.metrics.calibrationId = calib->id;
+                m.metrics.layerError = layerErrorOf(*calib, static_cast<std::size_t>(pick), x.view(), r->dequant);
+            }
             return m;
         },
-        [this, pick, spec](Result<Measured> r) {
+        [this, pick, spec, calibId](Result<Measured> r) {
             if (r) {
                 m_tree->setMetrics(static_cast<std::size_t>(r->tensor), r->metrics);
             } else {
@@ -150,6 +143,7 @@ void SummaryController::next()
                 // pass moves on; the tree shows the reason in the spec tooltip.
                 TensorMetrics m;
                 m.spec = spec;
+                m.calibrationId = calibId;
                 m_tree->setMetrics(static_cast<std::size_t>(pick), m);
             }
             emit tensorMeasured(pick);

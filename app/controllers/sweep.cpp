@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+#include <limits>
 
 namespace ql {
 
@@ -117,61 +117,74 @@ Result<TradeoffData> sweepTensor(const Tensor& full, const std::vector<SweepSpec
     return d;
 }
 
-Result<TradeoffData> sweepModel(const Model& model, const Granularity& intGranularity, std::int64_t perTensorElements,
-                                TaskContext& ctx)
+bool inModelSweep(const TensorInfo& info)
 {
-    struct Acc {
-        QString family, label;
-        double sx = 0, se = 0, bits = 0, n = 0;
-    };
-    std::map<QString, Acc> acc;
-    std::vector<QString> order;
-    const auto& infos = model.tensors();
+    return info.supported && info.logicalShape.size() >= 2;
+}
+
+Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::size_t tensorIndex,
+                                                     const Granularity& intGranularity,
+                                                     std::int64_t perTensorElements, TaskContext& ctx)
+{
+    std::vector<ModelSweepPart> out;
+    if (tensorIndex >= model.tensors().size() || !inModelSweep(model.tensors()[tensorIndex]))
+        return out;
+    const TensorInfo& info = model.tensors()[tensorIndex];
+    Result<Tensor> t = model.readTensor(tensorIndex, ctx);
+    if (!t) {
+        if (t.error().code == ErrorCode::Cancelled)
+            return std::move(t).error();
+        return out;  // an unreadable tensor is left out of the sweep
+    }
+    const Tensor x = rowSubsampleTensor(*t, perTensorElements);
+    // Scale the subsample's sums up to the whole tensor so big tensors weigh what they should.
+    const double w = double(info.numel) / double(std::max<std::int64_t>(x.numel(), 1));
     QuantOptions qo;
     qo.keepCodes = false;
     qo.keepDequant = false;
-    for (std::size_t ti = 0; ti < infos.size(); ++ti) {
-        const TensorInfo& info = infos[ti];
-        if (!info.supported || info.logicalShape.size() < 2)
-            continue;
+    const std::vector<SweepSpec> specs = sweepSpecs(info.logicalShape, intGranularity);
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        const SweepSpec& s = specs[i];
         if (ctx.cancelled())
             return makeError(ErrorCode::Cancelled, "cancelled");
-        ctx.progress(static_cast<std::int64_t>(ti), static_cast<std::int64_t>(infos.size()));
-        Result<Tensor> t = model.readTensor(ti, ctx);
-        if (!t) {
-            if (t.error().code == ErrorCode::Cancelled)
-                return std::move(t).error();
-            continue;
-        }
-        const Tensor x = rowSubsampleTensor(*t, perTensorElements);
+        ctx.progress(static_cast<std::int64_t>(i), static_cast<std::int64_t>(specs.size()));
         TaskContext inner;
         inner.isCancelled = ctx.isCancelled;
-        for (const SweepSpec& s : sweepSpecs(info.logicalShape, intGranularity)) {
-            Result<QuantResult> r = quantize(x.view(), s.spec, qo, inner);
-            if (!r) {
-                if (r.error().code == ErrorCode::Cancelled)
-                    return std::move(r).error();
-                continue;
-            }
-            // Specs are keyed by family and bits so per-tensor granularity fallbacks pool together.
-            const QString key = s.family + QLatin1Char('|') + QString::fromStdString(std::string(formatTraits(s.spec.format).name)) +
-                                QString::number(s.spec.bits);
-            auto it = acc.find(key);
-            if (it == acc.end()) {
-                it = acc.emplace(key, Acc{s.family, s.label, 0, 0, 0, 0}).first;
-                order.push_back(key);
-            }
-            // Scale the subsample's sums up to the whole tensor so big tensors weigh what they should.
-            const double w = double(info.numel) / double(std::max<std::int64_t>(x.numel(), 1));
-            it->second.sx += r->metrics.sumX2 * w;
-            it->second.se += r->metrics.sumErr2 * w;
-            it->second.bits += bitsPerWeight(s.spec, info.logicalShape) * double(info.numel);
-            it->second.n += double(info.numel);
+        Result<QuantResult> r = quantize(x.view(), s.spec, qo, inner);
+        if (!r) {
+            if (r.error().code == ErrorCode::Cancelled)
+                return std::move(r).error();
+            continue;
         }
+        out.push_back({s.family, s.label, s.spec, r->metrics.sumX2 * w, r->metrics.sumErr2 * w,
+                       bitsPerWeight(s.spec, info.logicalShape), double(info.numel)});
     }
+    return out;
+}
+
+void ModelSweep::add(const std::string& tensorName, const std::vector<ModelSweepPart>& parts)
+{
+    for (const ModelSweepPart& p : parts) {
+        const QString key = p.family + QLatin1Char('|') + qs(formatTraits(p.spec.format).name) +
+                            QString::number(p.spec.bits);
+        auto it = m_index.find(key);
+        if (it == m_index.end()) {
+            it = m_index.emplace(key, m_points.size()).first;
+            m_points.push_back(Point{p.family, p.label, 0, 0, 0, 0, {}});
+        }
+        Point& pt = m_points[it->second];
+        pt.sx += p.sumX2;
+        pt.se += p.sumErr2;
+        pt.bits += p.bitsPerWeight * p.numel;
+        pt.n += p.numel;
+        pt.tensors.push_back(PlanOverride{PatternKind::Exact, tensorName, p.spec});
+    }
+}
+
+TradeoffData ModelSweep::data() const
+{
     TradeoffData d;
-    for (const QString& k : order) {
-        const Acc& a = acc[k];
+    for (const Point& a : m_points) {
         TradeoffPoint p;
         p.family = a.family;
         p.label = a.label;
@@ -181,8 +194,27 @@ Result<TradeoffData> sweepModel(const Model& model, const Granularity& intGranul
         d.points.push_back(p);
     }
     d.pareto = paretoFront(d.points);
-    d.title = QStringLiteral("whole model (rank ≥ 2 tensors, ≤ %1 values each)").arg(perTensorElements);
+    d.title = QStringLiteral("whole model (rank ≥ 2 tensors, ≤ %1 values each)").arg(m_perTensor);
     return d;
+}
+
+QuantPlan ModelSweep::planOf(std::size_t point) const
+{
+    QuantPlan plan;
+    plan.defaultSpec = defaultSpec(Format::F32);
+    if (point < m_points.size())
+        plan.overrides = m_points[point].tensors;
+    return plan;
+}
+
+Result<double> demoAccuracy(const nn::DemoModel& demo, const QuantPlan& plan, TaskContext& ctx)
+{
+    nn::EvalOptions options;
+    options.sensitivity = false;
+    Result<nn::EvalReport> r = nn::evaluate(demo, plan, nn::ActQuantConfig{}, options, ctx);
+    if (!r)
+        return std::move(r).error();
+    return r->accuracy;
 }
 
 std::vector<SweepSpec> comparePresets()

@@ -5,10 +5,13 @@
 #include "core/base/result.h"
 #include "core/base/task_context.h"
 #include "core/io/model.h"
+#include "core/nn/demo.h"
+#include "core/quant/plan.h"
 #include "widgets/plot_data.h"
 
 #include <QString>
 
+#include <map>
 #include <vector>
 
 namespace ql {
@@ -29,10 +32,55 @@ std::vector<SweepSpec> sweepSpecs(const Shape& shape, const Granularity& intGran
 Result<TradeoffData> sweepTensor(const Tensor& x, const std::vector<SweepSpec>& specs, std::int64_t maxElements,
                                  TaskContext& ctx);
 
-/// The same over a whole model: every decodable tensor of rank ≥ 2 (each subsampled to
-/// ≤ perTensorElements), SQNR from the summed signal and error, bits per weight weighted by size.
-Result<TradeoffData> sweepModel(const Model& model, const Granularity& intGranularity, std::int64_t perTensorElements,
-                                TaskContext& ctx);
+/// One spec of the whole-model sweep measured on one tensor.
+struct ModelSweepPart {
+    QString family;
+    QString label;
+    QuantSpec spec;               ///< as fitted to this tensor's shape
+    double sumX2 = 0.0;           ///< Σx² and Σ(x − x̂)², scaled from the subsample to the whole tensor
+    double sumErr2 = 0.0;
+    double bitsPerWeight = 0.0;   ///< of the whole tensor's shape
+    double numel = 0.0;
+};
+
+/// Whether the whole-model sweep measures a tensor: decodable and of rank ≥ 2.
+bool inModelSweep(const TensorInfo& info);
+
+/// The whole-model sweep on one tensor (subsampled to ≤ perTensorElements): every spec of
+/// sweepSpecs(its shape) that applies. Empty for a tensor outside the sweep or unreadable.
+/// Cancellable. The model sweep runs one of these per task so it never holds the runner for long.
+Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::size_t tensorIndex,
+                                                     const Granularity& intGranularity,
+                                                     std::int64_t perTensorElements, TaskContext& ctx);
+
+/// Pools the tensors of the whole-model sweep into one point per family, format and bits (specs that
+/// differ only by a per-tensor granularity fallback pool together), in first-seen order.
+class ModelSweep {
+public:
+    explicit ModelSweep(std::int64_t perTensorElements = std::int64_t(1) << 16) : m_perTensor(perTensorElements) {}
+    void add(const std::string& tensorName, const std::vector<ModelSweepPart>& parts);
+    /// SQNR from the summed signal and error, bits per weight weighted by size; no accuracy.
+    TradeoffData data() const;
+    std::size_t pointCount() const { return m_points.size(); }
+    /// The plan behind point i of data(): each swept tensor named with the spec it got there,
+    /// everything else kept in float.
+    QuantPlan planOf(std::size_t point) const;
+
+private:
+    struct Point {
+        QString family, label;
+        double sx = 0, se = 0, bits = 0, n = 0;
+        std::vector<PlanOverride> tensors;
+    };
+    std::int64_t m_perTensor;
+    std::map<QString, std::size_t> m_index;
+    std::vector<Point> m_points;
+};
+
+/// Test accuracy (fraction) of a demo model with its weights quantized under `plan`; activations
+/// stay float and no per-layer sensitivity runs, so this costs two forward passes of the test set
+/// and one of the calibration inputs.
+Result<double> demoAccuracy(const nn::DemoModel& demo, const QuantPlan& plan, TaskContext& ctx);
 
 /// Rows of t at a fixed stride so that at most maxElements remain.
 Tensor rowSubsampleTensor(const Tensor& t, std::int64_t maxElements);

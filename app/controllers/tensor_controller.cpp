@@ -24,6 +24,11 @@ TensorController::TensorController(Document* doc, TaskRunner* runner, QObject* p
         if (m_current >= 0 && m_data)
             scheduleAnalysis();
     });
+    // A new calibration set (or sample count) changes the layer-output error of the analysis.
+    connect(doc, &Document::calibrationChanged, this, [this] {
+        if (m_current >= 0 && m_data)
+            scheduleAnalysis();
+    });
     for (JobSlot* s : {m_load, m_analyze}) {
         connect(s, &JobSlot::started, this, [this] { emit busyChanged(true); });
         connect(s, &JobSlot::idle, this, [this] { emit busyChanged(busy()); });
@@ -109,16 +114,20 @@ void TensorController::startAnalysis()
         emit analysisCleared(rs.note.isEmpty() ? tr("Kept as stored (skipped by the plan).") : rs.note);
         return;
     }
-    if (m_lastSpec && *m_lastSpec == *rs.spec && (m_analysis || m_analyze->isRunning()))
+    const auto index = static_cast<std::size_t>(m_current);
+    const std::uint64_t calibId = m_doc->calibrationIdFor(index);
+    if (m_lastSpec && *m_lastSpec == *rs.spec && m_lastCalibrationId == calibId && (m_analysis || m_analyze->isRunning()))
         return;
     m_lastSpec = rs.spec;
+    m_lastCalibrationId = calibId;
     const auto tensor = m_data;
-    const std::string name = m_doc->model()->tensors()[static_cast<std::size_t>(m_current)].name;
+    const std::string name = m_doc->model()->tensors()[index].name;
     const QuantSpec spec = *rs.spec;
     const AnalysisOptions opt = m_options;
+    const AnalysisCalibration calib{calibId != 0 ? m_doc->calibration() : nullptr, index};
     m_analyze->start<AnalysisResult>(
-        [tensor, name, spec, opt](TaskContext& ctx) -> AnalysisResult {
-            Result<TensorAnalysis> a = analyzeTensor(tensor, name, spec, opt, ctx);
+        [tensor, name, spec, opt, calib](TaskContext& ctx) -> AnalysisResult {
+            Result<TensorAnalysis> a = analyzeTensor(tensor, name, spec, opt, ctx, calib);
             if (!a)
                 return std::move(a).error();
             return AnalysisPtr(std::make_shared<TensorAnalysis>(std::move(*a)));

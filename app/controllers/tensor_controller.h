@@ -56,6 +56,7 @@ private:
     std::shared_ptr<const Tensor> m_data;
     std::shared_ptr<const TensorAnalysis> m_analysis;
     std::optional<QuantSpec> m_lastSpec;
+    std::uint64_t m_lastCalibrationId = 0;
     AnalysisOptions m_options;
     bool m_scheduled = false;
 };

@@ -1,12 +1,20 @@
 #pragma once
 // TradeoffController: the background error-vs-bits sweep of the current tensor (or the whole
-// model), restarted when the tensor or the model changes, and the current choice.
+// model), restarted when the tensor or the model changes, and the current choice. A sweep runs as
+// a chain of small tasks (a few specs, or one tensor, or one accuracy evaluation each) that yield
+// between them, so the current tensor's views never wait behind a whole sweep. For a bundled demo
+// model, each whole-model point also gets the demo's test accuracy under that point's specs.
 
 #include "app/document.h"
+#include "app/model_loader.h"
 #include "app/task_runner.h"
+#include "app/controllers/sweep.h"
 #include "widgets/plot_data.h"
 
 #include <QObject>
+
+#include <memory>
+#include <optional>
 
 namespace ql {
 
@@ -26,15 +34,35 @@ public:
     const TradeoffData& data() const { return m_data; }
     JobSlot* slot() const { return m_slot; }
     void setMaxElements(std::int64_t n) { m_maxElements = n; }
+    /// True from the start of a sweep until its last piece (accuracy included) is in.
+    bool isSweeping() const { return m_sweeping; }
+    /// Tasks the current sweep has started so far (tests check the sweep runs in pieces).
+    int piecesStarted() const { return m_pieces; }
 
 signals:
     void dataReady(const ql::TradeoffData& data);
     void statusChanged(const QString& text);
+    /// The sweep is complete (every point, and test accuracy where there is one).
+    void sweepFinished();
 
 private:
+    using Step = void (TradeoffController::*)();
     void invalidate();
     void start();
     void updateCurrent();
+    void stepTensor();
+    void stepModel();
+    void stepAccuracy();
+    /// Runs `step` after the event loop had a turn: queued work of the current tensor goes first.
+    void yieldThen(Step step);
+    void finish(const QString& status);
+    /// Starts one piece of the sweep on the slot.
+    template <typename R>
+    void startPiece(std::function<R(TaskContext&)> fn, std::function<void(R)> deliver)
+    {
+        ++m_pieces;
+        m_slot->start<R>(std::move(fn), std::move(deliver));
+    }
 
     Document* m_doc;
     TensorController* m_tensors;
@@ -42,8 +70,24 @@ private:
     Scope m_scope = Scope::Tensor;
     bool m_active = false;
     bool m_stale = true;
+    bool m_sweeping = false;
+    quint64 m_run = 0;  ///< bumped by every start and invalidation; pending steps of older runs stop
+    int m_pieces = 0;
     TradeoffData m_data;
     std::int64_t m_maxElements = std::int64_t(1) << 18;
+    std::int64_t m_modelElements = std::int64_t(1) << 16;
+
+    // The running sweep's inputs and position.
+    std::shared_ptr<const Tensor> m_tensorData;
+    std::vector<SweepSpec> m_specs;
+    std::size_t m_nextSpec = 0;
+    ModelPtr m_model;
+    Granularity m_granularity;
+    std::optional<ModelSweep> m_modelSweep;
+    std::size_t m_nextTensor = 0;
+    std::size_t m_nextPoint = 0;
+    std::optional<BundledDemo> m_demoFiles;          ///< the open model is this bundled demo
+    std::shared_ptr<const nn::DemoModel> m_demo;     ///< loaded on the first accuracy piece
 };
 
 } // namespace ql

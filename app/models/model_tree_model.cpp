@@ -24,6 +24,7 @@ ModelTreeModel::ModelTreeModel(Document* doc, QObject* parent) : QAbstractItemMo
         refreshAggregates();
         emitAllChanged(Size, LayerError);
     });
+    connect(doc, &Document::calibrationChanged, this, [this] { emitAllChanged(LayerError, LayerError); });
     beginResetModel();
     rebuild();
     endResetModel();
@@ -221,7 +222,12 @@ Qt::ItemFlags ModelTreeModel::flags(const QModelIndex& index) const
 
 QVariant ModelTreeModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+    if (orientation != Qt::Horizontal)
+        return {};
+    if (role == Qt::ToolTipRole && section == LayerError)
+        return tr("Layer-output error ‖XWᵀ − XŴᵀ‖ / ‖XWᵀ‖ on the inputs the calibration set records for "
+                  "this layer (choose a set in the Spec panel)");
+    if (role != Qt::DisplayRole)
         return {};
     switch (section) {
     case Name: return tr("Name");
@@ -231,7 +237,7 @@ QVariant ModelTreeModel::headerData(int section, Qt::Orientation orientation, in
     case Size: return tr("Size now → after");
     case Spec: return tr("Spec");
     case Sqnr: return tr("SQNR");
-    case LayerError: return tr("Layer-output error");
+    case LayerError: return tr("Output error");
     default: return {};
     }
 }
@@ -252,7 +258,9 @@ QVariant ModelTreeModel::tensorData(const Node& n, int column, int role) const
     const ResolvedSpec& rs = m_specs[t];
     const bool measured = m_hasMetrics[t] && rs.spec && m_metrics[t].spec == *rs.spec;
     const double sqnr = measured ? m_metrics[t].sqnrDb : std::numeric_limits<double>::quiet_NaN();
-    const double layerErr = measured ? m_metrics[t].layerError : std::numeric_limits<double>::quiet_NaN();
+    // A layer-output error shows only while the calibration it was measured with is the one in use.
+    const bool calibCurrent = m_metrics[t].calibrationId != 0 && m_metrics[t].calibrationId == m_doc->calibrationIdFor(t);
+    const double layerErr = measured && calibCurrent ? m_metrics[t].layerError : std::numeric_limits<double>::quiet_NaN();
     const bool raw = role == SortKeyRole || role == ValueRole;
     switch (column) {
     case Name:
@@ -310,7 +318,7 @@ QVariant ModelTreeModel::data(const QModelIndex& index, int role) const
     if (role == FullNameRole)
         return n.path;
     if (role == Qt::TextAlignmentRole)
-        return index.column() == Params || index.column() == Sqnr ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter)) : QVariant();
+        return index.column() == Params || index.column() == Sqnr || index.column() == LayerError ? QVariant(int(Qt::AlignRight | Qt::AlignVCenter)) : QVariant();
     if (role != Qt::DisplayRole && role != Qt::ToolTipRole && role != SortKeyRole && role != ValueRole &&
         role != Qt::BackgroundRole && role != Qt::ForegroundRole)
         return {};
@@ -397,6 +405,14 @@ const TensorMetrics* ModelTreeModel::metrics(std::size_t t) const
     if (t >= m_metrics.size() || !m_hasMetrics[t])
         return nullptr;
     return &m_metrics[t];
+}
+
+bool ModelTreeModel::isCurrent(std::size_t t) const
+{
+    const TensorMetrics* m = metrics(t);
+    if (!m || t >= m_specs.size() || !m_specs[t].spec || m->spec != *m_specs[t].spec)
+        return false;
+    return m->calibrationId == m_doc->calibrationIdFor(t);
 }
 
 } // namespace ql

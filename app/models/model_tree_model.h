@@ -21,6 +21,7 @@ struct TensorMetrics {
     double sumErr2 = 0.0;
     double mse = 0.0;
     double layerError = std::numeric_limits<double>::quiet_NaN();  ///< ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖, calibration only
+    std::uint64_t calibrationId = 0;  ///< the calibration layerError belongs to (Document::calibrationIdFor)
 };
 
 class ModelTreeModel : public QAbstractItemModel {
@@ -52,6 +53,8 @@ public:
     void setMetrics(std::size_t tensorIndex, const TensorMetrics& m);
     void clearMetrics();
     const TensorMetrics* metrics(std::size_t tensorIndex) const;
+    /// The tensor's metrics belong to its current spec and to the calibration that feeds it now.
+    bool isCurrent(std::size_t tensorIndex) const;
 
     /// Totals over the whole model (for the status bar).
     struct Totals {

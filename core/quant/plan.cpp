@@ -1,5 +1,6 @@
 #include "core/quant/plan.h"
 
+#include <algorithm>
 #include <regex>
 
 namespace ql {
@@ -111,12 +112,44 @@ std::optional<QuantSpec> QuantPlan::specFor(const std::string& tensorName) const
 void QuantPlan::setSpec(const std::string& tensorName, const QuantSpec& spec)
 {
     clearSpec(tensorName);
+    std::erase(skip, globEscape(tensorName));
     overrides.push_back(PlanOverride{PatternKind::Exact, tensorName, spec});
 }
 
 void QuantPlan::clearSpec(const std::string& tensorName)
 {
     std::erase_if(overrides, [&](const PlanOverride& o) { return o.kind == PatternKind::Exact && o.pattern == tensorName; });
+}
+
+bool QuantPlan::matchedByPattern(const std::string& tensorName) const
+{
+    return std::any_of(overrides.begin(), overrides.end(), [&](const PlanOverride& o) {
+        return o.kind != PatternKind::Exact && patternMatches(o.kind, o.pattern, tensorName);
+    });
+}
+
+void QuantPlan::skipTensor(const std::string& tensorName)
+{
+    clearSpec(tensorName);
+    const std::string pattern = globEscape(tensorName);
+    if (std::find(skip.begin(), skip.end(), pattern) == skip.end())
+        skip.push_back(pattern);
+}
+
+std::string globEscape(const std::string& text)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        if (c == '*' || c == '?' || c == '[') {
+            out += '[';
+            out += c;
+            out += ']';
+        } else {
+            out += c;
+        }
+    }
+    return out;
 }
 
 } // namespace ql

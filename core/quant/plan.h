@@ -30,11 +30,20 @@ struct QuantPlan {
 
     /// The spec for a tensor, or nullopt if it is skipped.
     std::optional<QuantSpec> specFor(const std::string& tensorName) const;
-    /// Sets an exact-name override for one tensor (replacing an earlier exact override of it).
+    /// Sets an exact-name override for one tensor (replacing an earlier exact override of it) and
+    /// lifts an exact skip of it (skipTensor), so an edit always takes effect.
     void setSpec(const std::string& tensorName, const QuantSpec& spec);
     /// Removes the exact-name override of a tensor, if any.
     void clearSpec(const std::string& tensorName);
+    /// True when a glob or regex override matches the tensor (exact overrides do not count).
+    bool matchedByPattern(const std::string& tensorName) const;
+    /// Keeps one tensor as stored: removes its exact override and adds the skip pattern
+    /// globEscape(tensorName) (once).
+    void skipTensor(const std::string& tensorName);
 };
+
+/// A glob matching exactly `text`: '*', '?' and '[' are written as one-character sets ("[*]").
+std::string globEscape(const std::string& text);
 
 /// Shell-style glob: '*' any run, '?' one character, '[abc]' a set. Whole-string match.
 bool globMatch(const std::string& pattern, const std::string& text);

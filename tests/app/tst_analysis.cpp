@@ -1,11 +1,13 @@
-// The analysis behind the views (distribution, error split, channels, heatmap) and the core
-// clip-error landscape it draws.
+// The analysis behind the views (distribution, error split, channels, heatmap, layer-output error)
+// and the core clip-error landscape it draws; the trade-off sweeps.
 
+#include "app/bound_calibration.h"
 #include "app/controllers/sweep.h"
 #include "app/tensor_analysis.h"
 #include "core/base/random.h"
 #include "core/quant/landscape.h"
 #include "core/quant/range.h"
+#include "fixture_model.h"
 
 #include <QTest>
 
@@ -171,6 +173,108 @@ private slots:
             }
             QVERIFY(covered);
         }
+    }
+
+    void layerErrorFollowsCalibration()
+    {
+        // A one-layer model "lin" with a [16, 32] weight and 12 calibration samples of 32 features.
+        const ModelPtr model = std::make_shared<test::FixtureModel>(
+            std::vector<test::FixtureModel::Entry>{{"lin.weight", {16, 32}, {"lin"}, 0}, {"other.weight", {8, 8}, {"other"}, 0}});
+        calib::CalibrationLayer layer{"lin", Tensor({12, 32})};
+        Rng rng(5);
+        for (auto& v : layer.samples.data)
+            v = float(rng.normal());
+        Result<calib::CalibrationSet> set = calib::makeCalibrationSet({layer}, "test");
+        QVERIFY(set.has_value());
+        Result<std::vector<calib::LayerBinding>> bindings = calib::bindToModel(*set, *model);
+        QVERIFY(bindings.has_value());
+        const CalibrationPtr all = makeBoundCalibration(*set, *bindings, 0, QStringLiteral("test"));
+        const CalibrationPtr four = makeBoundCalibration(*set, *bindings, 4, QStringLiteral("test"));
+        QCOMPARE(all->samples, qint64(12));
+        QCOMPARE(four->samples, qint64(4));
+        QCOMPARE(four->available, qint64(12));
+        QVERIFY(all->id != four->id);
+        QVERIFY(all->bindingFor(0) != nullptr);
+        QVERIFY(all->bindingFor(1) == nullptr);
+
+        auto w = std::make_shared<const Tensor>(*model->readTensor(0, TaskContext::none()));
+        QuantSpec s;
+        s.bits = 3;
+        AnalysisOptions o;
+        o.landscape = o.heatmap = o.channels = false;
+        Result<TensorAnalysis> a12 = analyzeTensor(w, "lin.weight", s, o, TaskContext::none(), {all, 0});
+        Result<TensorAnalysis> a4 = analyzeTensor(w, "lin.weight", s, o, TaskContext::none(), {four, 0});
+        Result<TensorAnalysis> none = analyzeTensor(w, "lin.weight", s, o, TaskContext::none());
+        QVERIFY(a12 && a4 && none);
+        // The number is core's ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖ on the first N samples, and shows in the metrics strip.
+        const calib::CalibrationSet first4 = set->firstSamples(4);
+        const double want4 = *calib::layerOutputError(first4.layers[0].samples.view(), w->view(), a4->result->dequant.data());
+        QCOMPARE(a4->layerError, want4);
+        QCOMPARE(a4->calibrationId, four->id);
+        QVERIFY(a12->layerError > 0.0 && a12->layerError < 1.0);
+        QVERIFY(a12->layerError != a4->layerError);
+        QVERIFY(a4->distribution.metricsText.contains(QStringLiteral("layer-output error")));
+        QVERIFY(std::isnan(none->layerError));
+        QCOMPARE(none->calibrationId, std::uint64_t(0));
+        QVERIFY(!none->distribution.metricsText.contains(QStringLiteral("layer-output error")));
+        // A tensor the set does not feed has none either.
+        auto other = std::make_shared<const Tensor>(*model->readTensor(1, TaskContext::none()));
+        Result<TensorAnalysis> b = analyzeTensor(other, "other.weight", s, o, TaskContext::none(), {all, 1});
+        QVERIFY(b && std::isnan(b->layerError));
+        // Output-channel subsample of the weight (the summary's big-tensor path): rows 0..7 only.
+        Tensor half({8, 32});
+        std::copy(w->data.begin(), w->data.begin() + 8 * 32, half.data.begin());
+        const std::vector<float> halfHat(a12->result->dequant.begin(), a12->result->dequant.begin() + 8 * 32);
+        const double sub = layerErrorOf(*all, 0, half.view(), halfHat);
+        QVERIFY(std::isfinite(sub) && sub > 0.0);
+    }
+
+    void modelSweepRunsPerTensor()
+    {
+        const ModelPtr model = test::makeFixtureModel();
+        const Granularity g{GranularityKind::Channel, 0, 128};
+        ModelSweep sweep(1 << 16);
+        int swept = 0;
+        for (std::size_t t = 0; t < model->tensors().size(); ++t) {
+            Result<std::vector<ModelSweepPart>> parts = sweepModelTensor(*model, t, g, 1 << 16, TaskContext::none());
+            QVERIFY(parts.has_value());
+            QCOMPARE(parts->empty(), !inModelSweep(model->tensors()[t]));  // the 1-D norm is left out
+            swept += parts->empty() ? 0 : 1;
+            sweep.add(model->tensors()[t].name, *parts);
+        }
+        QCOMPARE(swept, 6);
+        const TradeoffData d = sweep.data();
+        QCOMPARE(d.points.size(), sweep.pointCount());
+        QVERIFY(d.points.size() >= 14);
+        QVERIFY(!d.hasAccuracy());
+        QVERIFY(d.title.contains(QStringLiteral("whole model")));
+        // The plan behind a point names each tensor the point pooled with the spec it got there.
+        for (std::size_t i = 0; i < d.points.size(); ++i) {
+            const QuantPlan plan = sweep.planOf(i);
+            QCOMPARE(plan.defaultSpec.format, Format::F32);
+            // INT applies to every tensor; a block format only to those whose rows its blocks divide.
+            QVERIFY(!plan.overrides.empty() && plan.overrides.size() <= 6);
+            if (d.points[i].family.startsWith(QStringLiteral("INT")))
+                QCOMPARE(int(plan.overrides.size()), 6);
+            for (const auto& o : plan.overrides) {
+                QCOMPARE(o.kind, PatternKind::Exact);
+                QVERIFY(model->find(o.pattern).has_value());
+                QCOMPARE(o.spec.format, plan.overrides.front().spec.format);  // one point, one format and bits
+                QCOMPARE(o.spec.bits, plan.overrides.front().spec.bits);
+            }
+        }
+        // Point 0 (INT asymmetric 2 bits, the first spec of every tensor) pools the tensors' sums.
+        double sx = 0, se = 0;
+        for (std::size_t t = 0; t < model->tensors().size(); ++t) {
+            const auto parts = *sweepModelTensor(*model, t, g, 1 << 16, TaskContext::none());
+            if (parts.empty())
+                continue;
+            QCOMPARE(parts.front().family, d.points[0].family);
+            QCOMPARE(parts.front().spec.bits, 2);
+            sx += parts.front().sumX2;
+            se += parts.front().sumErr2;
+        }
+        QVERIFY(std::fabs(d.points[0].sqnrDb - 10.0 * std::log10(sx / se)) < 1e-9);
     }
 
     void paretoByHand()

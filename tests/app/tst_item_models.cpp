@@ -141,6 +141,55 @@ private slots:
         QVERIFY(std::isnan(sq.data(ModelTreeModel::SortKeyRole).toDouble()));
     }
 
+    void layerErrorFollowsCalibration()
+    {
+        Document doc;
+        ModelTreeModel tree(&doc);
+        QAbstractItemModelTester tester(&tree, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        doc.setModel(test::makeFixtureModel(), QStringLiteral("fixture"), int4ChannelPlan());
+        // A set feeding q_proj of layer 0 ([64, 128] weight: 128 input features).
+        Result<calib::CalibrationSet> set =
+            calib::makeCalibrationSet({{"layers.0.attn.q_proj", Tensor({4, 128}, std::vector<float>(4 * 128, 0.5f))}}, "test");
+        QVERIFY(set.has_value());
+        auto bindings = calib::bindToModel(*set, *doc.model());
+        QVERIFY(bindings.has_value());
+        QSignalSpy changed(&tree, &QAbstractItemModel::dataChanged);
+        const CalibrationPtr c1 = makeBoundCalibration(*set, *bindings, 0, QStringLiteral("a"));
+        doc.setCalibration(c1);
+        QVERIFY(changed.count() > 0);  // the column redraws
+        QCOMPARE(doc.calibrationIdFor(0), c1->id);
+        QCOMPARE(doc.calibrationIdFor(1), std::uint64_t(0));  // k_proj is not fed by the set
+
+        const QModelIndex w = tree.indexOfTensor(0);
+        const QModelIndex le = tree.index(w.row(), ModelTreeModel::LayerError, w.parent());
+        TensorMetrics m;
+        m.spec = *doc.specFor(0).spec;
+        m.sqnrDb = 30.0;
+        m.layerError = 0.0123;
+        m.calibrationId = c1->id;
+        tree.setMetrics(0, m);
+        QVERIFY(tree.isCurrent(0));
+        QCOMPARE(le.data(ModelTreeModel::ValueRole).toDouble(), 0.0123);
+        QCOMPARE(le.data().toString(), QStringLiteral("1.23 %"));
+        // Another cut of the set (new id): the old number is stale, no longer shown, SQNR stays.
+        doc.setCalibration(makeBoundCalibration(*set, *bindings, 2, QStringLiteral("a")));
+        QVERIFY(!tree.isCurrent(0));
+        QVERIFY(std::isnan(le.data(ModelTreeModel::ValueRole).toDouble()));
+        QVERIFY(le.data().toString().isEmpty());
+        QCOMPARE(tree.index(w.row(), ModelTreeModel::Sqnr, w.parent()).data(ModelTreeModel::ValueRole).toDouble(), 30.0);
+        // Tensors the set does not feed stay current across calibration changes.
+        TensorMetrics k;
+        k.spec = *doc.specFor(1).spec;
+        tree.setMetrics(1, k);
+        QVERIFY(tree.isCurrent(1));
+        doc.setCalibration(nullptr);
+        QVERIFY(tree.isCurrent(1));
+        // A new model drops the calibration.
+        doc.setCalibration(c1);
+        doc.setModel(test::makeFixtureModel(), QStringLiteral("fixture"), int4ChannelPlan());
+        QVERIFY(!doc.calibration());
+    }
+
     void filterProxy()
     {
         Document doc;

@@ -9,6 +9,7 @@
 
 #include <QtTest>
 
+#include <algorithm>
 #include <set>
 
 using namespace ql;
@@ -126,6 +127,21 @@ private Q_SLOTS:
         QCOMPARE(plan.specFor("model.layers.5.mlp.up_proj.weight")->bits, 6);
         plan.clearSpec("model.layers.5.mlp.up_proj.weight");
         QCOMPARE(plan.specFor("model.layers.5.mlp.up_proj.weight")->bits, 8);
+        QVERIFY(plan.matchedByPattern("model.layers.5.mlp.up_proj.weight"));
+        QVERIFY(!plan.matchedByPattern("model.layers.5.attn.q_proj.weight"));
+        plan.setSpec("model.layers.5.attn.q_proj.weight", six);
+        QVERIFY(!plan.matchedByPattern("model.layers.5.attn.q_proj.weight"));  // exact overrides do not count
+        // An exact skip keeps one tensor as stored; a later edit of it lifts the skip.
+        plan.skipTensor("odd*name[1]");
+        QVERIFY(!plan.specFor("odd*name[1]"));
+        QVERIFY(plan.specFor("odd-name[1]").has_value());  // the escaped '*' matches only itself
+        plan.skipTensor("odd*name[1]");
+        QCOMPARE(std::count(plan.skip.begin(), plan.skip.end(), globEscape("odd*name[1]")), 1);
+        plan.setSpec("odd*name[1]", six);
+        QCOMPARE(plan.specFor("odd*name[1]")->bits, 6);
+        QCOMPARE(globEscape("a*b?c[d"), std::string("a[*]b[?]c[[]d"));
+        QVERIFY(globMatch(globEscape("a*b?c[d"), "a*b?c[d"));
+        QVERIFY(!globMatch(globEscape("a*b?c[d"), "axxbyc[d"));
         QVERIFY(globMatch("a?c[0-9]*", "abc7xyz"));
         QVERIFY(!globMatch("a?c[0-9]*", "abcx"));
         QVERIFY(globMatch("*", ""));

@@ -3,6 +3,7 @@
 // each view (levels, clip range, histogram totals, error split); a malformed file leaves the app usable.
 
 #include "../app/fixture_model.h"
+#include "app/controllers/calibration_controller.h"
 #include "app/controllers/compare_controller.h"
 #include "app/controllers/summary_controller.h"
 #include "app/controllers/tensor_controller.h"
@@ -10,7 +11,12 @@
 #include "app/main_window.h"
 #include "app/models/model_tree_model.h"
 #include "app/models/tensor_filter_proxy.h"
+#include "app/model_loader.h"
+#include "core/calib/calibration.h"
 #include "core/io/npy.h"
+#include "core/nn/demo.h"
+#include "core/quant/format_traits.h"
+#include "core/quant/quantize.h"
 #include "widgets/channels_view.h"
 #include "widgets/compare_view.h"
 #include "widgets/distribution_view.h"
@@ -23,6 +29,8 @@
 
 #include <QAbstractItemModelTester>
 #include <QComboBox>
+#include <QDir>
+#include <QLabel>
 #include <QFile>
 #include <QLineEdit>
 #include <QMenu>
@@ -57,6 +65,38 @@ bool waitForAnalysis(MainWindow& w, int timeoutMs = 15000)
         QTest::qWait(10);
     }
     return false;
+}
+
+/// The tree's layer-output error of a tensor (NaN when it shows none).
+double treeLayerError(const MainWindow& w, std::size_t tensor)
+{
+    return w.treeModel()->indexOfTensor(tensor).siblingAtColumn(ModelTreeModel::LayerError).data(ModelTreeModel::ValueRole).toDouble();
+}
+
+/// Chooses an entry of the spec editor's calibration picker as a user does.
+void pickCalibration(MainWindow& w, int index)
+{
+    QComboBox* combo = w.specEditor()->calibrationCombo();
+    combo->setCurrentIndex(index);
+    emit combo->activated(index);
+}
+
+/// ‖XWᵀ − XŴᵀ‖/‖XWᵀ‖ of a model tensor under its plan spec on the first `samples` of a set, straight from core.
+double coreLayerError(MainWindow& w, std::size_t tensor, const calib::CalibrationSet& set, const std::string& layer,
+                      std::int64_t samples)
+{
+    const Tensor x = *w.document()->model()->readTensor(tensor, TaskContext::none());
+    const QuantResult r = *quantize(x.view(), *w.document()->specFor(tensor).spec, QuantOptions{}, TaskContext::none());
+    const calib::CalibrationSet cut = set.firstSamples(samples);
+    return *calib::layerOutputError(cut.find(layer)->samples.view(), x.view(), r.dequant.data());
+}
+
+bool openDemoAndWait(MainWindow& w)
+{
+    QSignalSpy opened(&w, &MainWindow::modelOpened);
+    if (!w.openDemo())
+        return false;
+    return opened.wait(20000) && waitForAnalysis(w);
 }
 
 } // namespace
@@ -203,13 +243,107 @@ private slots:
         QCOMPARE(plan.specFor("layers.1.attn.q_proj.weight")->bits, 4);
         // Status bar counts by format.
         QTRY_VERIFY(w.statusSizesText().contains(QStringLiteral("int3")));
-        // Reset to default for the current tensor removes its exact override only.
+        // "Apply to all matching" is one undo step.
         w.document()->undoStack()->undo();
         QCOMPARE(int(w.document()->plan().overrides.size()), 0);
+        QCOMPARE(w.document()->plan().specFor("layers.1.mlp.up_proj.weight")->bits, 4);
         // Background summary fills the SQNR column.
         QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning() && w.summaryController()->done() == 6, 20000);
         QVERIFY(w.treeModel()->metrics(0) != nullptr);
         QVERIFY(w.treeModel()->metrics(0)->sqnrDb > 10.0);
+    }
+
+    void applyToSelectionOfTwo()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        w.treeView()->expandAll();
+        // Tensor 0 is current and selected; Ctrl+click tensor 3 adds it (and makes it current).
+        const QModelIndex second = w.treeProxy()->mapFromSource(w.treeModel()->indexOfTensor(3));
+        QTest::mouseClick(w.treeView()->viewport(), Qt::LeftButton, Qt::ControlModifier,
+                          w.treeView()->visualRect(second).center());
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 3);
+        QCOMPARE(w.treeView()->selectionModel()->selectedRows().size(), 2);
+        QVERIFY(w.specEditor()->findChild<QLabel*>(QStringLiteral("scope"))->text().contains(QStringLiteral("2 selected")));
+        QVERIFY(waitForAnalysis(w));
+        // An edit applies to the current tensor; "Apply to selection" then to both.
+        SpecEditor* ed = w.specEditor();
+        ed->bitsSpin()->setFocus();
+        QTest::keyClick(ed->bitsSpin(), Qt::Key_Up);
+        QCOMPARE(w.document()->plan().specFor("layers.1.attn.q_proj.weight")->bits, 5);
+        QCOMPARE(w.document()->plan().specFor("layers.0.attn.q_proj.weight")->bits, 4);
+        QTest::mouseClick(ed->applySelectionButton(), Qt::LeftButton);
+        const QuantPlan& plan = w.document()->plan();
+        QCOMPARE(plan.specFor("layers.0.attn.q_proj.weight")->bits, 5);
+        QCOMPARE(plan.specFor("layers.1.attn.q_proj.weight")->bits, 5);
+        QCOMPARE(plan.specFor("layers.0.attn.k_proj.weight")->bits, 4);
+        QCOMPARE(w.document()->undoStack()->count(), 2);
+        // The tree's spec column follows the plan for both rows.
+        auto specText = [&](std::size_t t) {
+            return w.treeModel()->indexOfTensor(t).siblingAtColumn(ModelTreeModel::Spec).data().toString();
+        };
+        QVERIFY(specText(0).startsWith(QStringLiteral("int5")));
+        QVERIFY(specText(3).startsWith(QStringLiteral("int5")));
+        QVERIFY(specText(1).startsWith(QStringLiteral("int4")));
+        w.document()->undoStack()->undo();
+        QCOMPARE(w.document()->plan().specFor("layers.0.attn.q_proj.weight")->bits, 4);
+        QCOMPARE(w.document()->plan().specFor("layers.1.attn.q_proj.weight")->bits, 5);
+    }
+
+    void resetWithPatternOverride()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        SpecEditor* ed = w.specEditor();
+        const QuantSpec def = w.document()->plan().defaultSpec;
+        // A glob override puts every mlp tensor on 3 bits, another one the 1-D norm on 8 bits.
+        QuantSpec three = ed->spec();
+        three.bits = 3;
+        ed->setSpec(three);
+        ed->patternEdit()->setText(QStringLiteral("*mlp*"));
+        QTest::mouseClick(ed->applyMatchingButton(), Qt::LeftButton);
+        QuantSpec eight = ed->spec();
+        eight.bits = 8;
+        eight.granularity = Granularity{};
+        ed->setSpec(eight);
+        ed->patternEdit()->setText(QStringLiteral("norm*"));
+        QTest::mouseClick(ed->applyMatchingButton(), Qt::LeftButton);
+        QVERIFY(w.document()->specFor(5).spec.has_value());  // the override names the 1-D norm
+        QCOMPARE(w.document()->undoStack()->count(), 2);
+
+        // Reset the current mlp tensor: it gets the default again, the other mlp tensor keeps 3 bits.
+        w.selectTensor(2);
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 2);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(ed->bitsSpin()->value(), 3);
+        QTest::mouseClick(ed->resetButton(), Qt::LeftButton);
+        QCOMPARE(w.document()->undoStack()->count(), 3);
+        QCOMPARE(*w.document()->specFor(2).spec, def);
+        QCOMPARE(w.document()->specFor(4).spec->bits, 3);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec, def);
+        QCOMPARE(ed->bitsSpin()->value(), def.bits);
+        // The reset is undoable and redoable.
+        w.document()->undoStack()->undo();
+        QCOMPARE(w.document()->specFor(2).spec->bits, 3);
+        w.document()->undoStack()->redo();
+        QCOMPARE(*w.document()->specFor(2).spec, def);
+
+        // A 1-D tensor back to its default treatment: kept as stored, although "norm*" matches it.
+        w.selectTensor(5);
+        QTRY_COMPARE(w.tensorController()->currentTensor(), 5);
+        QTest::mouseClick(ed->resetButton(), Qt::LeftButton);
+        QVERIFY(!w.document()->specFor(5).spec.has_value());
+        QVERIFY(w.document()->specFor(5).skipped);
+        // Editing it again lifts that: an edit always takes effect.
+        QuantSpec four = def;
+        four.granularity = Granularity{};
+        emit ed->specEdited(four);
+        QCOMPARE(*w.document()->specFor(5).spec, four);
     }
 
     void tradeoffCompareSummary()
@@ -244,6 +378,193 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
         QTRY_COMPARE(int(w.summaryView()->data().layers.size()), 7);  // the kept norm is listed too
         QVERIFY(w.summaryView()->data().totalAfter < w.summaryView()->data().totalBefore);
+    }
+
+    void calibrationDemoSetFillsLayerError()
+    {
+        MainWindow w;
+        w.show();
+        QAbstractItemModelTester tester(w.treeModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        const auto demo = bundledDemoOf(w.document()->path().toStdString());
+        QVERIFY(demo.has_value());
+        SpecEditor* ed = w.specEditor();
+        QComboBox* combo = ed->calibrationCombo();
+        QCOMPARE(combo->count(), 3);
+        QCOMPARE(combo->itemText(0), QStringLiteral("none"));
+        QCOMPARE(combo->itemText(1), QStringLiteral("demo calibration set"));
+        QCOMPARE(combo->itemText(2), QStringLiteral("Load file…"));
+        QVERIFY(!ed->calibrationSamplesSpin()->isEnabled());
+        const Model& model = *w.document()->model();
+        const std::size_t fc1 = *model.find("fc1.weight"), fc2 = *model.find("fc2.weight"), fc3 = *model.find("fc3.weight");
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
+        QVERIFY(std::isnan(treeLayerError(w, fc2)));  // no set, no layer-output error
+
+        // The demo's own set: 64 samples per layer, bound to fc1..fc3.
+        pickCalibration(w, 1);
+        QTRY_VERIFY_WITH_TIMEOUT(w.document()->calibration() != nullptr, 20000);
+        QCOMPARE(w.document()->calibration()->samples, qint64(64));
+        QCOMPARE(int(w.document()->calibration()->bindings.size()), 3);
+        QCOMPARE(combo->currentIndex(), 1);
+        QVERIFY(ed->calibrationSamplesSpin()->isEnabled());
+        QCOMPARE(ed->calibrationSamplesSpin()->maximum(), 64);
+        QCOMPARE(ed->calibrationSamplesSpin()->value(), 64);
+        QTRY_VERIFY_WITH_TIMEOUT(std::isfinite(treeLayerError(w, fc1)) && std::isfinite(treeLayerError(w, fc2)) &&
+                                     std::isfinite(treeLayerError(w, fc3)),
+                                 20000);
+        const calib::CalibrationSet set = *calib::loadCalibrationSet(demo->calibrationPath);
+        const double e64 = treeLayerError(w, fc2);
+        QVERIFY(e64 > 0.0 && e64 < 1.0);
+        QVERIFY(std::fabs(e64 - coreLayerError(w, fc2, set, "fc2", 64)) <= 1e-9 * e64);
+        // The current tensor's metrics strip shows its own number.
+        QTRY_VERIFY(waitForAnalysis(w) &&
+                    w.tensorController()->analysis()->calibrationId == w.document()->calibration()->id);
+        QVERIFY(std::isfinite(w.tensorController()->analysis()->layerError));
+        QVERIFY(w.distributionView()->data().metricsText.contains(QStringLiteral("layer-output error")));
+
+        // First 8 samples only, typed into the sample-count box: the numbers change.
+        QSpinBox* samples = ed->calibrationSamplesSpin();
+        samples->setFocus();
+        samples->selectAll();
+        QTest::keyClicks(samples, QStringLiteral("8"));
+        QTest::keyClick(samples, Qt::Key_Return);
+        QTRY_COMPARE_WITH_TIMEOUT(w.document()->calibration()->samples, qint64(8), 20000);
+        const double want8 = coreLayerError(w, fc2, set, "fc2", 8);
+        QVERIFY(std::fabs(want8 - e64) > 1e-6 * e64);
+        QTRY_VERIFY_WITH_TIMEOUT(std::fabs(treeLayerError(w, fc2) - want8) <= 1e-9 * want8, 20000);
+        QCOMPARE(samples->value(), 8);
+
+        // Back to "none": the column empties.
+        pickCalibration(w, 0);
+        QVERIFY(!w.document()->calibration());
+        QVERIFY(std::isnan(treeLayerError(w, fc2)));
+        QVERIFY(!samples->isEnabled());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
+        QVERIFY(std::isnan(treeLayerError(w, fc1)));
+    }
+
+    void calibrationFileAndBadFile()
+    {
+        MainWindow w;
+        w.show();
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        const std::size_t fc1 = *w.document()->model()->find("fc1.weight");
+        const std::size_t fc2 = *w.document()->model()->find("fc2.weight");
+        // A folder of NAME.npy files holding only fc1's inputs; picking the file means its folder.
+        QTemporaryDir dir;
+        QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("acts")));
+        Tensor x({16, 64});
+        Rng rng(3);
+        for (auto& v : x.data)
+            v = float(rng.uniform());
+        QVERIFY(writeNpy(dir.filePath(QStringLiteral("acts/fc1.npy")).toStdString(), x.view()).has_value());
+        w.loadCalibration(dir.filePath(QStringLiteral("acts/fc1.npy")));
+        QTRY_VERIFY_WITH_TIMEOUT(w.document()->calibration() != nullptr, 20000);
+        QCOMPARE(w.document()->calibration()->samples, qint64(16));
+        QCOMPARE(w.specEditor()->calibrationCombo()->itemText(2), QStringLiteral("acts/"));
+        QCOMPARE(w.specEditor()->calibrationCombo()->currentIndex(), 2);
+        QTRY_VERIFY_WITH_TIMEOUT(std::isfinite(treeLayerError(w, fc1)), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 20000);
+        QVERIFY(std::isnan(treeLayerError(w, fc2)));  // the set has no samples for fc2
+        const std::uint64_t id = w.document()->calibration()->id;
+
+        // A set naming a layer the model lacks: a message naming it, the set in use stays.
+        QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("bad")));
+        QVERIFY(writeNpy(dir.filePath(QStringLiteral("bad/nosuchlayer.npy")).toStdString(), x.view()).has_value());
+        QSignalSpy messages(&w, &MainWindow::messageShown);
+        w.loadCalibration(dir.filePath(QStringLiteral("bad")));
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastMessage().contains(QStringLiteral("nosuchlayer")), 20000);
+        QVERIFY(!w.calibrationController()->isLoading());
+        QCOMPARE(w.document()->calibration()->id, id);
+        QCOMPARE(w.specEditor()->calibrationCombo()->currentIndex(), 2);
+        // A file that is not a calibration set at all.
+        const QString junk = dir.filePath(QStringLiteral("junk.safetensors"));
+        {
+            QFile f(junk);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("not a safetensors file");
+        }
+        w.loadCalibration(junk);
+        QTRY_VERIFY_WITH_TIMEOUT(w.lastMessage().contains(QStringLiteral("junk.safetensors")) &&
+                                     !w.calibrationController()->isLoading(),
+                                 20000);
+        QCOMPARE(w.document()->calibration()->id, id);
+    }
+
+    void tradeoffAccuracyForDemo()
+    {
+        MainWindow w;
+        w.show();
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        w.tradeoffView()->scopeBox()->setCurrentIndex(1);
+        QSignalSpy finished(w.tradeoffController(), &TradeoffController::sweepFinished);
+        w.tabs()->setCurrentWidget(w.tradeoffView());
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 60000);
+        const TradeoffData& d = w.tradeoffView()->data();
+        QVERIFY(d.title.contains(QStringLiteral("whole model")));
+        QVERIFY(d.points.size() >= 14);
+        QVERIFY(d.hasAccuracy());
+        for (const auto& p : d.points)
+            QVERIFY2(p.accuracy >= 0.0 && p.accuracy <= 1.0, qPrintable(p.label));
+        // The int8 point is the demo's accuracy with every weight at int8 per channel, from core.
+        const TradeoffPoint* int8 = nullptr;
+        const TradeoffPoint* int2 = nullptr;
+        for (const auto& p : d.points)
+            if (p.family == QStringLiteral("INT asymmetric")) {
+                if (p.label.startsWith(QStringLiteral("int8")))
+                    int8 = &p;
+                if (p.label.startsWith(QStringLiteral("int2")))
+                    int2 = &p;
+            }
+        QVERIFY(int8 && int2);
+        nn::DemoModel demo = *nn::loadDemoModel(nn::DemoKind::Mlp);
+        QuantPlan plan;
+        plan.defaultSpec = defaultSpec(Format::Int);
+        plan.defaultSpec.bits = 8;
+        plan.defaultSpec.granularity = w.document()->plan().defaultSpec.granularity;
+        nn::EvalOptions eo;
+        eo.sensitivity = false;
+        const nn::EvalReport rep = *nn::evaluate(demo, plan, nn::ActQuantConfig{}, eo);
+        QCOMPARE(int8->accuracy, rep.accuracy);
+        QVERIFY(int8->accuracy > 0.9);
+        QVERIFY(int2->accuracy < int8->accuracy);
+        // The view plots accuracy on request.
+        w.tradeoffView()->setMetric(TradeoffView::Metric::Accuracy);
+        QCOMPARE(w.tradeoffView()->metric(), TradeoffView::Metric::Accuracy);
+        QVERIFY(w.tradeoffView()->plot()->yAxis->label().contains(QStringLiteral("accuracy")));
+        // A tensor-scope sweep has none (it quantizes one tensor, not the model).
+        w.tradeoffView()->scopeBox()->setCurrentIndex(0);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 60000);
+        QVERIFY(!w.tradeoffView()->data().hasAccuracy());
+    }
+
+    void modelSweepYieldsToCurrentTensor()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        TradeoffController* tc = w.tradeoffController();
+        w.tradeoffView()->scopeBox()->setCurrentIndex(1);
+        w.tabs()->setCurrentWidget(w.tradeoffView());
+        QVERIFY(tc->isSweeping());
+        // A spec edit on the current tensor while the whole-model sweep runs: its views are current
+        // before the sweep is done, because the sweep runs one tensor per task and yields.
+        bool sweepingWhenReady = false;
+        connect(w.tensorController(), &TensorController::analysisReady, this,
+                [&] { sweepingWhenReady = tc->isSweeping(); });
+        w.specEditor()->bitsSpin()->setFocus();
+        QTest::keyClick(w.specEditor()->bitsSpin(), Qt::Key_Up);
+        QVERIFY(waitForAnalysis(w));
+        QCOMPARE(w.tensorController()->analysis()->spec.bits, 5);
+        QVERIFY(sweepingWhenReady);
+        QTRY_VERIFY_WITH_TIMEOUT(!tc->isSweeping(), 30000);
+        QCOMPARE(tc->piecesStarted(), 6);  // one task per rank-2 tensor of the fixture
+        QVERIFY(w.tradeoffView()->data().points.size() >= 14);
+        QVERIFY(!w.tradeoffView()->data().hasAccuracy());  // not a demo model
     }
 
     void openFilesAndMalformed()

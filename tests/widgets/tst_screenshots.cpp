@@ -3,14 +3,17 @@
 // content; the pictures themselves are for people to look at.
 
 #include "../app/fixture_model.h"
+#include "app/controllers/calibration_controller.h"
 #include "app/controllers/summary_controller.h"
 #include "app/controllers/tensor_controller.h"
+#include "app/controllers/tradeoff_controller.h"
 #include "app/main_window.h"
 #include "widgets/compare_view.h"
 #include "widgets/summary_view.h"
 #include "widgets/tradeoff_view.h"
 
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QPalette>
 #include <QSignalSpy>
@@ -93,6 +96,10 @@ private slots:
         else
             w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
         QVERIFY(settle(w));
+        // With the demo, its own calibration set: the tree's layer-output error column is filled.
+        if (w.calibrationController()->chooseDemo())
+            QTRY_VERIFY_WITH_TIMEOUT(w.document()->calibration() != nullptr, 20000);
+        QVERIFY(settle(w));
         QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 30000);
         QTabWidget* tabs = w.tabs();
         for (int i = 0; i < tabs->count(); ++i) {
@@ -118,6 +125,16 @@ private slots:
                     colours.insert(img.pixel(x, y));
             QVERIFY2(colours.size() > 20, qPrintable(path));
         }
+        // The whole-model trade-off, against test accuracy when the model is the demo.
+        tabs->setCurrentWidget(w.tradeoffView());
+        QSignalSpy swept(w.tradeoffController(), &TradeoffController::sweepFinished);
+        w.tradeoffView()->scopeBox()->setCurrentIndex(1);
+        QTRY_COMPARE_WITH_TIMEOUT(swept.count(), 1, 60000);
+        if (w.tradeoffView()->data().hasAccuracy())
+            w.tradeoffView()->setMetric(TradeoffView::Metric::Accuracy);
+        QTest::qWait(150);
+        const QString path = QStringLiteral("%1/trade-off_model_%2.png").arg(outDir, dark ? QStringLiteral("dark") : QStringLiteral("light"));
+        QVERIFY2(w.grab().toImage().save(path), qPrintable(path));
     }
 };
 
