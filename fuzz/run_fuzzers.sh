@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang + AddressSanitizer in a separate build directory, seeds a
-# fresh corpus with small valid files of every format, and runs each target for SECONDS (default 60).
+# fresh corpus with small valid files of every format (plus tests/data/FORMAT/, when there is one), and
+# runs each target for SECONDS (default 60).
 # Usage: fuzz/run_fuzzers.sh [SECONDS]
 # Environment: QL_FUZZ_BUILD_DIR (default <source>/build-fuzz), QL_FUZZ_JOBS (default 2).
 # Exit status: 0 when no target found anything; 1 otherwise (crash inputs are kept in the build dir).
@@ -28,11 +29,14 @@ failed=""
 for t in $TARGETS; do
     mkdir -p "$RUN/corpus-$t" "$RUN/crashes-$t"
     echo "== fuzz_$t for ${SECS}s"
+    # Test fixtures of that format (regression inputs among them) join the generated seeds.
+    extra=""
+    [ -d "$ROOT/tests/data/$t" ] && extra="$ROOT/tests/data/$t"
     leaks=1
     [ "$t" = hdf5 ] && leaks=0
     if ! ASAN_OPTIONS="$ASAN_BASE:detect_leaks=$leaks" "$BUILD/bin/fuzz_$t" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
         -max_len=16384 -print_final_stats=1 -artifact_prefix="$RUN/crashes-$t/" \
-        "$RUN/corpus-$t" "$RUN/seeds/$t" >"$RUN/fuzz_$t.log" 2>&1; then
+        "$RUN/corpus-$t" "$RUN/seeds/$t" $extra >"$RUN/fuzz_$t.log" 2>&1; then
         failed="$failed $t"
         tail -n 40 "$RUN/fuzz_$t.log"
     else
