@@ -91,7 +91,7 @@ inline std::uint8_t e4m3Fast(float v)
     const std::uint32_t r = a + 0x7FFFFu + ((a >> 20) & 1u);
     const std::int32_t codeN = std::min<std::int32_t>(std::int32_t(r >> 20) - (120 << 3), 0x7E);
     // Subnormal range: steps of 2^−9, the code is the rounded multiple.
-    const std::int32_t codeS = std::int32_t(__builtin_roundevenf(std::bit_cast<float>(a) * 512.0f));
+    const std::int32_t codeS = std::int32_t(__builtin_rintf(std::bit_cast<float>(a) * 512.0f));
     std::int32_t code = a < (121u << 23) ? codeS : codeN;
     code = a > 0x7F800000u ? 0x7F : code;
     return std::uint8_t(std::uint32_t(code) | sign);
@@ -104,7 +104,7 @@ inline std::uint8_t e5m2Fast(float v)
     const std::uint32_t a = u & 0x7FFFFFFFu;
     const std::uint32_t r = a + 0xFFFFFu + ((a >> 21) & 1u);
     const std::int32_t codeN = std::min<std::int32_t>(std::int32_t(r >> 21) - (112 << 2), 0x7B);
-    const std::int32_t codeS = std::int32_t(__builtin_roundevenf(std::bit_cast<float>(a) * 65536.0f));
+    const std::int32_t codeS = std::int32_t(__builtin_rintf(std::bit_cast<float>(a) * 65536.0f));
     std::int32_t code = a < (113u << 23) ? codeS : codeN;
     code = a == 0x7F800000u ? 0x7C : code;
     code = a > 0x7F800000u ? 0x7F : code;

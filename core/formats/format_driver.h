@@ -27,7 +27,7 @@ inline float fromF16(std::uint16_t h)
 /// Round half to even, as ggml's nearest_int does for the magnitudes that occur here.
 inline int nearestInt(float v)
 {
-    return static_cast<int>(__builtin_roundevenf(v));
+    return static_cast<int>(__builtin_rintf(v));
 }
 
 /// A block format as the row driver sees it.

@@ -135,7 +135,7 @@ void encodeQ8_0(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
         std::int8_t q[kQK8_0];
 #pragma omp simd
         for (int j = 0; j < kQK8_0; ++j)
-            q[j] = std::int8_t(__builtin_roundevenf(xb[j] * id));
+            q[j] = std::int8_t(__builtin_rintf(xb[j] * id));
         const std::uint16_t dh = toF16(refitScale(xb, q, kQK8_0, d));
         std::memcpy(out, &dh, 2);
         std::memcpy(out + 2, q, kQK8_0);
@@ -189,7 +189,7 @@ void symBlockRef(const float* xb, const float* wb, float& d, std::uint8_t* L)
     d = max / float(-NMAX);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < 32; ++j)
-        L[j] = std::uint8_t(clampf(__builtin_roundevenf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
+        L[j] = std::uint8_t(clampf(__builtin_rintf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
     std::int8_t l[32];
     for (int j = 0; j < 32; ++j)
         l[j] = std::int8_t(int(L[j]) - NMAX);
@@ -208,7 +208,7 @@ void symBlock(const float* xb, const float* wb, float& d, std::uint8_t* L)
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
 #pragma omp simd
     for (int j = 0; j < 32; ++j)
-        L[j] = std::uint8_t(clampf(__builtin_roundevenf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
+        L[j] = std::uint8_t(clampf(__builtin_rintf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
     std::int8_t l[32];
     for (int j = 0; j < 32; ++j)
         l[j] = std::int8_t(int(L[j]) - NMAX);
@@ -391,7 +391,7 @@ void affineBlock(const float* xb, const float* wb, float& d, float& m, std::uint
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
 #pragma omp simd
     for (int j = 0; j < 32; ++j)
-        L[j] = std::uint8_t(clampf(__builtin_roundevenf((xb[j] - mn) * id), 0.0f, float(NMAX)));
+        L[j] = std::uint8_t(clampf(__builtin_rintf((xb[j] - mn) * id), 0.0f, float(NMAX)));
     refitAffine(xb, L, 32, d, m);
 }
 

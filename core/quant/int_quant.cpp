@@ -39,7 +39,7 @@ void quantizeRun(const float* x, std::int64_t n, const IntParams& p, SegmentOut 
             const float xv = x[i];
             const bool fin = !kNonFinite || std::fabs(xv) <= FLT_MAX;
             const float xs = fin ? xv : 0.0f;
-            const float qr = __builtin_roundevenf(xs / s) + zp;
+            const float qr = __builtin_rintf(xs / s) + zp;
             const float q = std::min(std::max(qr, qmin), qmax);
             const float xh = s * (q - zp);
             const float err = xs - xh;
@@ -430,7 +430,7 @@ void quantizeScalesInt8(std::vector<float>& scales)
             continue;
         const float s2 = mx / 255.0f;
         for (std::size_t i = b; i < e; ++i) {
-            const float code = std::clamp(__builtin_roundevenf(scales[i] / s2), 1.0f, 255.0f);
+            const float code = std::clamp(__builtin_rintf(scales[i] / s2), 1.0f, 255.0f);
             scales[i] = code * s2;
         }
     }

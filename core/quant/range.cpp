@@ -59,7 +59,7 @@ double intClipError(const float* x, std::int64_t n, float lo, float hi, const In
         if (grid.rounding == Rounding::HalfEven) {
 #pragma omp simd reduction(+ : acc)
             for (std::int64_t i = b; i < e; ++i) {
-                const float q = std::clamp(__builtin_roundevenf(x[i] * inv) + p.zeroPoint, p.qmin, p.qmax);
+                const float q = std::clamp(__builtin_rintf(x[i] * inv) + p.zeroPoint, p.qmin, p.qmax);
                 const float d = x[i] - p.scale * (q - p.zeroPoint);
                 acc += d * d;
             }
