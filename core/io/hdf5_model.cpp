@@ -19,6 +19,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -296,6 +297,70 @@ Result<void> precheck(const std::uint8_t* d, std::uint64_t size)
     return {};
 }
 
+/// Adds the flat row-major range [lo, hi) of a dataset with `dims` to `space`'s selection as at most
+/// 2 · rank hyperslabs: a partial run at each end of every dimension and one block of whole slices
+/// in the middle. HDF5 reads a union of hyperslabs in row-major order, which is the range's order.
+/// `empty` is true until the first hyperslab (which replaces the selection; later ones are OR-ed).
+bool selectFlatRange(hid_t space, const std::vector<hsize_t>& dims, std::uint64_t lo, std::uint64_t hi, bool& empty)
+{
+    const std::size_t rank = dims.size();
+    std::vector<std::uint64_t> stride(rank, 1);
+    for (std::size_t k = rank - 1; k > 0; --k)
+        stride[k - 1] = stride[k] * dims[k];
+    std::vector<hsize_t> start(rank, 0), cnt(rank, 1);
+    // Selects [f, l) inside the sub-array at dimension k whose leading coordinates are start[0..k).
+    std::function<bool(std::size_t, std::uint64_t, std::uint64_t)> select = [&](std::size_t k, std::uint64_t f,
+                                                                                 std::uint64_t l) -> bool {
+        if (f >= l)
+            return true;
+        const std::uint64_t st = stride[k];
+        auto slab = [&](std::uint64_t from, std::uint64_t to) {  // whole slices [from, to) along k
+            for (std::size_t j = 0; j < k; ++j)
+                cnt[j] = 1;  // the prefix coordinates are start[0..k)
+            start[k] = from;
+            cnt[k] = to - from;
+            for (std::size_t j = k + 1; j < rank; ++j) {
+                start[j] = 0;
+                cnt[j] = dims[j];
+            }
+            const herr_t r = H5Sselect_hyperslab(space, empty ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(), nullptr,
+                                                 cnt.data(), nullptr);
+            start[k] = 0;
+            cnt[k] = 1;
+            empty = false;
+            return r >= 0;
+        };
+        if (k + 1 == rank)
+            return slab(f, l);
+        std::uint64_t a = f / st;
+        const std::uint64_t b = (l - 1) / st;
+        if (a == b) {
+            start[k] = a;
+            const bool ok = select(k + 1, f - a * st, l - a * st);
+            start[k] = 0;
+            return ok;
+        }
+        if (f % st != 0) {
+            start[k] = a;
+            if (!select(k + 1, f % st, st))
+                return false;
+            start[k] = 0;
+            ++a;
+        }
+        const std::uint64_t end = l % st != 0 ? b : b + 1;  // whole slices [a, end)
+        if (a < end && !slab(a, end))
+            return false;
+        if (l % st != 0) {
+            start[k] = b;
+            if (!select(k + 1, 0, l % st))
+                return false;
+            start[k] = 0;
+        }
+        return true;
+    };
+    return select(0, lo, hi);
+}
+
 class Hdf5Model : public ModelBase {
 public:
     ~Hdf5Model() override
@@ -315,6 +380,40 @@ public:
             return makeError(ErrorCode::Cancelled, "cancelled", where(index));
         std::lock_guard lock(hdf5Mutex());
         return readUnlocked(index);
+    }
+
+    /// A flat row-major element range, read through an HDF5 hyperslab selection: only the chunks
+    /// (or contiguous bytes) that hold the range are read and converted.
+    Result<void> readElements(std::size_t index, std::int64_t first, std::int64_t count, float* dst,
+                              TaskContext& ctx) const override
+    {
+        QL_TRY(checkReadable(index));
+        const TensorInfo& t = m_tensors[index];
+        if (first < 0 || count < 0 || first > t.numel || count > t.numel - first)
+            return makeError(ErrorCode::InvalidArgument, "element range outside the tensor", where(index));
+        if (ctx.cancelled())
+            return makeError(ErrorCode::Cancelled, "cancelled", where(index));
+        if (count == 0)
+            return {};
+        if (t.shape.empty())
+            return Model::readElements(index, first, count, dst, ctx);
+        std::lock_guard lock(hdf5Mutex());
+        silenceHdf5();
+        Hid ds(H5Dopen2(m_fileId, m_paths[index].c_str(), H5P_DEFAULT), H5Dclose);
+        if (!ds.ok())
+            return hdf5Error("cannot open the dataset").within(where(index));
+        Hid file(H5Dget_space(ds.id), H5Sclose);
+        const hsize_t n = hsize_t(count);
+        Hid mem(H5Screate_simple(1, &n, nullptr), H5Sclose);
+        if (!file.ok() || !mem.ok())
+            return hdf5Error("cannot make the read selection").within(where(index));
+        std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
+        bool empty = true;
+        if (!selectFlatRange(file.id, dims, std::uint64_t(first), std::uint64_t(first + count), empty))
+            return hdf5Error("cannot make the read selection").within(where(index));
+        if (H5Dread(ds.id, H5T_NATIVE_FLOAT, mem.id, file.id, H5P_DEFAULT, dst) < 0)
+            return hdf5Error("cannot read the dataset").within(where(index));
+        return {};
     }
 
     /// The body of readTensor; the caller holds hdf5Mutex() (or is the probe's child process).

@@ -355,6 +355,36 @@ private slots:
         }
     }
 
+    void rangedReads()
+    {
+        // Element ranges of a 3-D contiguous and a 3-D chunked, compressed dataset equal the same
+        // slice of the whole tensor, for ranges inside one row, across rows and across planes.
+        const std::string p = path("ranges.h5");
+        hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        dataset(f, "plain", {3, 4, 5}, H5T_IEEE_F32LE, 0.0f);
+        dataset(f, "zipped", {3, 4, 5}, H5T_STD_I16LE, -30.0f, true);
+        H5Fclose(f);
+        auto m = openModel(p);
+        QVERIFY2(m.has_value(), m ? "" : m.error().toString().c_str());
+        for (std::size_t i = 0; i < (*m)->tensors().size(); ++i) {
+            auto all = (*m)->readTensor(i);
+            QVERIFY(all.has_value());
+            const std::pair<int, int> ranges[] = {{0, 60}, {0, 1}, {59, 1}, {2, 3}, {3, 4},  {5, 20},
+                                                  {7, 29}, {18, 25}, {20, 40}, {1, 58}, {13, 0}, {44, 16}};
+            for (auto [first, count] : ranges) {
+                std::vector<float> part(std::size_t(count), -999.0f);
+                auto ok = (*m)->readElements(i, first, count, part.data());
+                QVERIFY2(ok.has_value(), qPrintable(QString::number(first) + QStringLiteral("+") + QString::number(count) +
+                                                    QStringLiteral(": ") + QString::fromStdString(ok ? "" : ok.error().toString())));
+                for (int k = 0; k < count; ++k)
+                    QCOMPARE(part[std::size_t(k)], all->data[std::size_t(first + k)]);
+            }
+            float one;
+            QCOMPARE(errorCodeName((*m)->readElements(i, 60, 1, &one).error().code),
+                     errorCodeName(ErrorCode::InvalidArgument));
+        }
+    }
+
     void libhdf5MemoryErrorIsContained()
     {
         // Found by fuzz_hdf5: a corrupt attribute message on which libhdf5 1.10 itself copies past a
