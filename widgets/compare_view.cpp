@@ -47,6 +47,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent)
     m_table->setObjectName(QStringLiteral("compareTable"));
     m_table->verticalHeader()->setVisible(false);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    // One line per slot, all four in view: the table is what compares the specs.
+    m_table->setWordWrap(false);
+    m_table->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
+    m_table->setMinimumHeight(m_table->horizontalHeader()->sizeHint().height() +
+                              kSlots * m_table->verticalHeader()->defaultSectionSize() + 2 * m_table->frameWidth() + 4);
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(top);
     split->addWidget(m_table);
@@ -98,6 +103,9 @@ void CompareView::setCurrentSpecName(const QString& name)
 void CompareView::setTableModel(QAbstractItemModel* model)
 {
     m_table->setModel(model);
+    // The first column names the spec: as wide as its names, the numbers share the rest.
+    if (model && model->columnCount() > 0)
+        m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
 }
 
 void CompareView::setData(const CompareData& data)

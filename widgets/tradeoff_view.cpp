@@ -222,6 +222,16 @@ void TradeoffView::rebuildNow()
         info += (info.isEmpty() ? QString() : QStringLiteral(" · ")) + m_status;
     if (!front.empty())
         info += tr(" · %1 points on the Pareto front").arg(front.size());
+    if (m_data.current) {
+        const TradeoffPoint& c = *m_data.current;
+        const double y = tradeoffValue(c, shown);
+        QString value = acc ? tr("%1 % accuracy").arg(y, 0, 'f', 1)
+                            : layer ? tr("%1 % output error").arg(y, 0, 'g', 3) : formatDb(c.sqnrDb);
+        info += tr(" · %1 %2: %3 bits/weight, %4")
+                    .arg(c.family.isEmpty() ? tr("current") : c.family, c.label)
+                    .arg(c.bitsPerWeight, 0, 'f', 2)
+                    .arg(std::isnan(y) ? tr("measuring …") : value);
+    }
     m_info->setText(info);
 }
 
