@@ -27,6 +27,15 @@ struct BoundCalibration {
 };
 using CalibrationPtr = std::shared_ptr<const BoundCalibration>;
 
+/// Where the layer-output error of a measurement comes from: a bound set and the tensor's index in
+/// the model (the set may have no layer for it).
+struct AnalysisCalibration {
+    CalibrationPtr set;
+    std::size_t tensorIndex = 0;
+    /// The set has a layer for the tensor.
+    bool applies() const { return set && set->bindingFor(tensorIndex); }
+};
+
 /// Cuts `full` to its first `samples` samples (≤ 0: all) and gives it a new id. Runs on a worker
 /// (it copies the samples).
 CalibrationPtr makeBoundCalibration(const calib::CalibrationSet& full, std::vector<calib::LayerBinding> bindings,

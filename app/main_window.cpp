@@ -100,6 +100,7 @@ MainWindow::MainWindow(QWidget* parent)
     m_compareCtl = new CompareController(m_tensorCtl, m_runner, this);
     m_compare->setPresets(m_compareCtl->presetNames(), m_compareCtl->chosen());
     connect(m_compare, &CompareView::presetsChosen, m_compareCtl, &CompareController::setChosen);
+    connect(m_compareCtl, &CompareController::currentSpecNameChanged, m_compare, &CompareView::setCurrentSpecName);
     connect(m_compareCtl, &CompareController::dataReady, this, [this](const CompareData& d) {
         m_compare->setData(d);
         m_compareModel->setEntries(d);
@@ -116,7 +117,7 @@ MainWindow::MainWindow(QWidget* parent)
             m_summary->setData(m_summaryCtl->summary());
     });
     connect(m_summaryCtl, &SummaryController::progressChanged, this, [this](int done, int total) {
-        updateBusy();
+        setJobProgress(Job::Summary, total > 0 ? static_cast<int>(1000LL * done / total) : 0);
         if (m_summaryCtl->isRunning())
             m_message->setText(tr("⟳ measuring tensors %1/%2").arg(done).arg(total));
         else if (total > 0)
@@ -150,11 +151,16 @@ MainWindow::MainWindow(QWidget* parent)
     });
     connect(m_tensorCtl, &TensorController::failed, this, [this](const QString& m) { showMessage(m, true); });
     connect(m_tensorCtl, &TensorController::busyChanged, this, &MainWindow::updateBusy);
-    connect(m_tensorCtl->analysisSlot(), &JobSlot::progress, this, [this](int v) { m_progress->setValue(v); });
+    connect(m_tensorCtl->analysisSlot(), &JobSlot::progress, this, [this](int v) { setJobProgress(Job::Tensor, v); });
+    connect(m_openSlot, &JobSlot::progress, this, [this](int v) { setJobProgress(Job::Open, v); });
+    connect(m_openSlot, &JobSlot::idle, this, &MainWindow::updateBusy);
+    connect(m_tradeoffCtl, &TradeoffController::planPointReady, this, &MainWindow::updateBusy);
+    connect(m_tradeoffCtl, &TradeoffController::progressChanged, this, [this](int v) { setJobProgress(Job::Sweep, v); });
+    connect(m_tradeoffCtl, &TradeoffController::sweepFinished, this, &MainWindow::updateBusy);
     m_exportCtl = new ExportController(m_doc, m_runner, this);
     connect(m_exportCtl->slot(), &JobSlot::started, this, &MainWindow::updateBusy);
     connect(m_exportCtl->slot(), &JobSlot::idle, this, &MainWindow::updateBusy);
-    connect(m_exportCtl->slot(), &JobSlot::progress, this, [this](int v) { m_progress->setValue(v); });
+    connect(m_exportCtl->slot(), &JobSlot::progress, this, [this](int v) { setJobProgress(Job::Export, v); });
     connect(m_exportCtl, &ExportController::exportFinished, this,
             [this](bool ok, const QString& summary) { showMessage(summary, !ok); });
     connect(m_doc, &Document::planChanged, this, [this] {
@@ -321,7 +327,7 @@ void MainWindow::buildDocks()
     connect(m_calibCtl, &CalibrationController::failed, this, [this](const QString& m) { showMessage(m, true); });
     connect(m_calibCtl->slot(), &JobSlot::started, this, &MainWindow::updateBusy);
     connect(m_calibCtl->slot(), &JobSlot::idle, this, &MainWindow::updateBusy);
-    connect(m_calibCtl->slot(), &JobSlot::progress, this, [this](int v) { m_progress->setValue(v); });
+    connect(m_calibCtl->slot(), &JobSlot::progress, this, [this](int v) { setJobProgress(Job::Calibration, v); });
     refreshCalibrationPicker();
 
     connect(m_editor, &SpecEditor::resetToDefaultRequested, this, [this] {
@@ -359,6 +365,7 @@ void MainWindow::buildStatusBar()
     m_message->setObjectName(QStringLiteral("message"));
     m_message->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_progress = new QProgressBar(this);
+    m_progress->setObjectName(QStringLiteral("progress"));
     m_progress->setRange(0, 1000);
     m_progress->setMaximumWidth(160);
     m_progress->setTextVisible(false);
@@ -372,6 +379,7 @@ void MainWindow::buildStatusBar()
         m_summaryCtl->cancel();
         m_exportCtl->cancel();
         m_calibCtl->cancel();
+        m_tradeoffCtl->cancel();
         updateBusy();
     });
     statusBar()->addWidget(m_sizes, 1);
@@ -653,14 +661,37 @@ void MainWindow::refreshStatus()
                          .arg(counts.join(QStringLiteral(", "))));
 }
 
+void MainWindow::setJobProgress(Job job, int permille)
+{
+    m_jobPermille[static_cast<std::size_t>(job)] = permille;
+    updateBusy();
+}
+
 void MainWindow::updateBusy()
 {
-    const bool busy = m_tensorCtl->busy() || m_openSlot->isRunning() || (m_summaryCtl && m_summaryCtl->isRunning()) ||
-                      (m_exportCtl && m_exportCtl->isRunning()) || (m_calibCtl && m_calibCtl->isLoading());
+    const std::array<bool, static_cast<std::size_t>(Job::Count)> running{
+        m_openSlot->isRunning(),
+        m_tensorCtl->busy(),
+        m_exportCtl && m_exportCtl->isRunning(),
+        m_calibCtl && m_calibCtl->isLoading(),
+        m_summaryCtl && m_summaryCtl->isRunning(),
+        m_tradeoffCtl && (m_tradeoffCtl->isSweeping() || m_tradeoffCtl->isMeasuringPlan()),
+    };
+    // One bar for every job: it follows the first running one (opening a file before the current
+    // tensor, before the longer passes); Cancel stops them all.
+    int shown = -1;
+    for (std::size_t j = 0; j < running.size() && shown < 0; ++j)
+        if (running[j])
+            shown = static_cast<int>(j);
+    const bool busy = shown >= 0;
     m_progress->setVisible(busy);
     m_cancel->setVisible(busy);
-    if (!busy)
+    if (!busy) {
+        m_jobPermille.fill(0);
         m_progress->setValue(0);
+        return;
+    }
+    m_progress->setValue(m_jobPermille[static_cast<std::size_t>(shown)]);
 }
 
 void MainWindow::addRecentFile(const QString& path)

@@ -8,6 +8,7 @@
 
 #include <QMainWindow>
 
+#include <array>
 #include <memory>
 
 class QComboBox;
@@ -72,6 +73,10 @@ public:
     /// picker's "Load file…" does after its dialog; errors appear as a non-modal message.
     void loadCalibration(const QString& path);
     QTabWidget* tabs() const { return m_tabs; }
+    /// The status bar's progress bar and Cancel button (shown while any background job runs).
+    QProgressBar* progressBar() const { return m_progress; }
+    QPushButton* cancelButton() const { return m_cancel; }
+    JobSlot* openSlot() const { return m_openSlot; }
     DistributionView* distributionView() const { return m_dist; }
     ErrorView* errorView() const { return m_error; }
     ChannelsView* channelsView() const { return m_channels; }
@@ -113,6 +118,9 @@ private:
     void writeSettings();
     void showAbout();
     void updateBusy();
+    /// Background jobs that show in the status bar, in the order the progress bar prefers them.
+    enum class Job { Open, Tensor, Export, Calibration, Summary, Sweep, Count };
+    void setJobProgress(Job job, int permille);
 
     Document* m_doc;
     TaskRunner* m_runner;
@@ -143,6 +151,7 @@ private:
     QLabel* m_sizes;
     QLabel* m_message;
     QProgressBar* m_progress;
+    std::array<int, static_cast<std::size_t>(Job::Count)> m_jobPermille{};
     QPushButton* m_cancel;
     QMenu* m_recentMenu = nullptr;
     QString m_lastMessage;

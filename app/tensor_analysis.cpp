@@ -232,7 +232,7 @@ Result<TensorAnalysis> analyzeTensor(const std::shared_ptr<const Tensor>& tensor
     a.result = result;
     const QString title = QString::fromStdString(name + "  ·  " + specShortName(spec));
     a.distribution = makeDistribution(*result, title);
-    if (calibration.set && calibration.set->bindingFor(calibration.tensorIndex)) {
+    if (calibration.applies()) {
         a.calibrationId = calibration.set->id;
         a.layerError = layerErrorOf(*calibration.set, calibration.tensorIndex, tensor->view(), result->dequant);
         if (!std::isnan(a.layerError))

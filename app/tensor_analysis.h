@@ -41,13 +41,6 @@ struct TensorAnalysis {
     double elapsedMs = 0.0;
 };
 
-/// Where the layer-output error of an analysis comes from: a bound set and the tensor's index in
-/// the model (the set may have no layer for it).
-struct AnalysisCalibration {
-    CalibrationPtr set;
-    std::size_t tensorIndex = 0;
-};
-
 /// Runs quantize() with histograms, then derives the view snapshots (and the layer-output error
 /// when `calibration` has a layer for the tensor). Thread-safe (pure function of its inputs);
 /// cancellable between and inside the steps.

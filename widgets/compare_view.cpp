@@ -33,8 +33,8 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent)
         connect(plot, &PlotWidget::themeChanged, this, [this] { rebuild(); });
         plot->setCsvProvider([this, i] {
             QString out = QStringLiteral("bin_lo,bin_hi,count\n");
-            if (static_cast<std::size_t>(i) < m_data.entries.size()) {
-                const Histogram& h = m_data.entries[static_cast<std::size_t>(i)].histErr;
+            if (const CompareEntry* e = entryOf(i)) {
+                const Histogram& h = e->histErr;
                 for (int b = 0; b < h.bins(); ++b)
                     out += QStringLiteral("%1,%2,%3\n").arg(h.edge(b), 0, 'g', 9).arg(h.edge(b + 1), 0, 'g', 9).arg(h.counts[static_cast<std::size_t>(b)]);
             }
@@ -47,6 +47,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent)
     m_table->setObjectName(QStringLiteral("compareTable"));
     m_table->verticalHeader()->setVisible(false);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    // One line per slot, all four in view: the table is what compares the specs.
+    m_table->setWordWrap(false);
+    m_table->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
+    m_table->setMinimumHeight(m_table->horizontalHeader()->sizeHint().height() +
+                              kSlots * m_table->verticalHeader()->defaultSectionSize() + 2 * m_table->frameWidth() + 4);
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(top);
     split->addWidget(m_table);
@@ -78,9 +83,29 @@ std::array<int, CompareView::kSlots> CompareView::chosen() const
     return out;
 }
 
+const CompareEntry* CompareView::entryOf(int slot) const
+{
+    for (std::size_t k = 0; k < m_data.entries.size(); ++k) {
+        const CompareEntry& e = m_data.entries[k];
+        if (e.slot == slot || (e.slot < 0 && static_cast<int>(k) == slot))
+            return &e;
+    }
+    return nullptr;
+}
+
+void CompareView::setCurrentSpecName(const QString& name)
+{
+    for (QComboBox* b : m_boxes)
+        if (b->count() > 1)
+            b->setItemText(1, name);
+}
+
 void CompareView::setTableModel(QAbstractItemModel* model)
 {
     m_table->setModel(model);
+    // The first column names the spec: as wide as its names, the numbers share the rest.
+    if (model && model->columnCount() > 0)
+        m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
 }
 
 void CompareView::setData(const CompareData& data)
@@ -138,8 +163,8 @@ void CompareView::rebuildNow()
         p->applyTheme();
         p->xAxis->setLabel(tr("weight value x"));
         p->yAxis->setLabel(tr("count"));
-        if (static_cast<std::size_t>(i) < m_data.entries.size()) {
-            const CompareEntry& e = m_data.entries[static_cast<std::size_t>(i)];
+        if (const CompareEntry* entry = entryOf(i)) {
+            const CompareEntry& e = *entry;
             if (!e.error.isEmpty()) {
                 auto* t = new QCPItemText(p);
                 t->position->setType(QCPItemPosition::ptAxisRectRatio);

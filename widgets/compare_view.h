@@ -22,9 +22,13 @@ public:
     static constexpr int kSlots = 4;
 
     explicit CompareView(QWidget* parent = nullptr);
-    /// Preset names offered in each slot (index 0 = "(none)"), and the chosen index per slot.
+    /// Choices offered in each slot after "(none)" (index 0), and the chosen index per slot.
     void setPresets(const QStringList& names, const std::array<int, kSlots>& chosen);
     std::array<int, kSlots> chosen() const;
+    /// Renames choice 1 ("current spec (int4 asym ch)") in every slot.
+    void setCurrentSpecName(const QString& name);
+    /// The entry shown in a slot, null when the slot is empty.
+    const CompareEntry* entryOf(int slot) const;
     void setData(const CompareData& data);
     const CompareData& data() const { return m_data; }
     void clear();

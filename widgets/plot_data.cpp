@@ -6,9 +6,29 @@
 
 namespace ql {
 
-std::vector<int> paretoFront(const std::vector<TradeoffPoint>& points, bool useAccuracy)
+double tradeoffValue(const TradeoffPoint& p, TradeoffMetric metric)
 {
-    auto quality = [useAccuracy](const TradeoffPoint& p) { return useAccuracy ? p.accuracy : p.sqnrDb; };
+    switch (metric) {
+    case TradeoffMetric::Sqnr: return p.sqnrDb;
+    case TradeoffMetric::LayerError: return 100.0 * p.layerError;
+    case TradeoffMetric::Accuracy: return p.accuracy >= 0.0 ? 100.0 * p.accuracy : std::numeric_limits<double>::quiet_NaN();
+    }
+    return std::numeric_limits<double>::quiet_NaN();
+}
+
+bool TradeoffData::has(TradeoffMetric metric) const
+{
+    for (const auto& p : points)
+        if (!std::isnan(tradeoffValue(p, metric)))
+            return true;
+    return false;
+}
+
+std::vector<int> paretoFront(const std::vector<TradeoffPoint>& points, TradeoffMetric metric)
+{
+    // Quality is "higher is better" for every metric: the layer-output error enters negated.
+    const double sign = metric == TradeoffMetric::LayerError ? -1.0 : 1.0;
+    auto quality = [metric, sign](const TradeoffPoint& p) { return sign * tradeoffValue(p, metric); };
     std::vector<int> order(points.size());
     std::iota(order.begin(), order.end(), 0);
     // Ascending bits; among equal bits the best quality first, so only it can enter the front.
@@ -23,7 +43,7 @@ std::vector<int> paretoFront(const std::vector<TradeoffPoint>& points, bool useA
     double best = -std::numeric_limits<double>::infinity();
     for (int i : order) {
         const double q = quality(points[static_cast<std::size_t>(i)]);
-        if (std::isnan(q) || (useAccuracy && q < 0.0))
+        if (std::isnan(q))
             continue;
         if (q > best) {
             front.push_back(i);

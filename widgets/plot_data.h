@@ -11,6 +11,7 @@
 #include <QStringList>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -70,6 +71,12 @@ struct HeatmapData {
 };
 
 /// Trade-off view: error vs bits per weight per format family.
+/// What the trade-off chart plots against bits per weight.
+enum class TradeoffMetric {
+    Sqnr,        ///< dB, higher is better
+    LayerError,  ///< ‖XWᵀ − XŴᵀ‖_F / ‖XWᵀ‖_F on a calibration set, lower is better
+    Accuracy,    ///< demo test accuracy, higher is better
+};
 struct TradeoffPoint {
     QString family;      ///< series name ("INT asym", "INT sym", "FP", "NF4", "GGUF" ...)
     QString label;       ///< "int4 g128", "q4_k"
@@ -77,23 +84,24 @@ struct TradeoffPoint {
     double sqnrDb = 0.0;
     double mse = 0.0;
     double accuracy = -1.0;  ///< test accuracy in [0, 1], or < 0 when unknown
+    double layerError = std::numeric_limits<double>::quiet_NaN();  ///< relative layer-output error, NaN when unknown
 };
+/// The point's value on a metric's axis (SQNR in dB, layer-output error and accuracy in %), NaN when unknown.
+double tradeoffValue(const TradeoffPoint& p, TradeoffMetric metric);
 struct TradeoffData {
     std::vector<TradeoffPoint> points;
     std::vector<int> pareto;             ///< indices into points, ascending bits per weight
     std::optional<TradeoffPoint> current;
     QString title;
-    bool hasAccuracy() const
-    {
-        for (const auto& p : points)
-            if (p.accuracy >= 0.0)
-                return true;
-        return false;
-    }
+    /// Some point has a value on this metric.
+    bool has(TradeoffMetric metric) const;
+    bool hasAccuracy() const { return has(TradeoffMetric::Accuracy); }
+    bool hasLayerError() const { return has(TradeoffMetric::LayerError); }
 };
-/// Indices of the Pareto front (lowest bits per weight for a given SQNR): points not dominated by a
-/// point with fewer or equal bits and higher or equal SQNR (strictly better in one). Ascending bits.
-std::vector<int> paretoFront(const std::vector<TradeoffPoint>& points, bool useAccuracy = false);
+/// Indices of the Pareto front (lowest bits per weight for a given quality): points not dominated by a
+/// point with fewer or equal bits and better or equal quality on `metric` (strictly better in one).
+/// Points without a value on the metric are left out. Ascending bits.
+std::vector<int> paretoFront(const std::vector<TradeoffPoint>& points, TradeoffMetric metric = TradeoffMetric::Sqnr);
 
 /// Compare view: one entry per spec.
 struct CompareEntry {
@@ -105,6 +113,7 @@ struct CompareEntry {
     Metrics metrics;
     double bitsPerWeight = 0.0;
     QString error;  ///< non-empty if this spec failed on the tensor
+    int slot = -1;  ///< the Compare slot (0..3) it belongs to; −1: its position in the entries
 };
 struct CompareData {
     std::vector<CompareEntry> entries;

@@ -1,6 +1,6 @@
 #pragma once
-// Trade-off view: error (SQNR) or test accuracy vs bits per weight, one series per format
-// family, the Pareto front highlighted and the current choice marked.
+// Trade-off view: error (SQNR or layer-output error) or test accuracy vs bits per weight, one
+// series per format family, the Pareto front highlighted and the current choice marked.
 
 #include "widgets/plot_data.h"
 
@@ -16,7 +16,7 @@ class PlotWidget;
 class TradeoffView : public QWidget {
     Q_OBJECT
 public:
-    enum class Metric { Sqnr, Accuracy };
+    using Metric = TradeoffMetric;
 
     explicit TradeoffView(QWidget* parent = nullptr);
     void setData(const TradeoffData& data);
@@ -24,8 +24,12 @@ public:
     void clear();
     /// Marks the running/finished state ("sweeping 12/30 …").
     void setStatusText(const QString& text);
+    /// Chooses the y axis; a metric the data has no values for shows SQNR instead.
     void setMetric(Metric m);
     Metric metric() const;
+    /// The metric the chart shows now (the chosen one, or SQNR when the data lacks it).
+    Metric shownMetric() const;
+    QComboBox* metricBox() const { return m_metric; }
     /// Scope chooser: 0 = selected tensor, 1 = whole model.
     QComboBox* scopeBox() const { return m_scope; }
     PlotWidget* plot() const { return m_plot; }

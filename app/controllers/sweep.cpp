@@ -84,13 +84,13 @@ std::vector<SweepSpec> sweepSpecs(const Shape& shape, const Granularity& intGran
 }
 
 Result<TradeoffData> sweepTensor(const Tensor& full, const std::vector<SweepSpec>& specs, std::int64_t maxElements,
-                                 TaskContext& ctx)
+                                 TaskContext& ctx, const AnalysisCalibration& calibration)
 {
     const Tensor x = rowSubsampleTensor(full, maxElements);
     TradeoffData d;
     QuantOptions qo;
     qo.keepCodes = false;
-    qo.keepDequant = false;
+    qo.keepDequant = calibration.applies();  // x̂ only feeds the layer-output error
     for (std::size_t i = 0; i < specs.size(); ++i) {
         if (ctx.cancelled())
             return makeError(ErrorCode::Cancelled, "cancelled");
@@ -109,6 +109,8 @@ Result<TradeoffData> sweepTensor(const Tensor& full, const std::vector<SweepSpec
         p.bitsPerWeight = bitsPerWeight(specs[i].spec, full.shape);
         p.sqnrDb = r->metrics.sqnrDb;
         p.mse = r->metrics.mse;
+        if (qo.keepDequant)
+            p.layerError = layerErrorOf(*calibration.set, calibration.tensorIndex, x.view(), r->dequant);
         d.points.push_back(p);
     }
     d.pareto = paretoFront(d.points);
@@ -122,44 +124,134 @@ bool inModelSweep(const TensorInfo& info)
     return info.supported && info.logicalShape.size() >= 2;
 }
 
+namespace {
+/// A tensor of the whole-model sweep, row-subsampled, and the factor that scales its sums to the whole tensor.
+struct SweptTensor {
+    Tensor x;
+    double weight = 1.0;
+};
+
+/// Reads and subsamples a tensor of the sweep; nullopt when it is outside the sweep or unreadable.
+Result<std::optional<SweptTensor>> readSwept(const Model& model, std::size_t tensorIndex, std::int64_t perTensorElements,
+                                             TaskContext& ctx)
+{
+    if (tensorIndex >= model.tensors().size() || !inModelSweep(model.tensors()[tensorIndex]))
+        return std::optional<SweptTensor>();
+    Result<Tensor> t = model.readTensor(tensorIndex, ctx);
+    if (!t) {
+        if (t.error().code == ErrorCode::Cancelled)
+            return std::move(t).error();
+        return std::optional<SweptTensor>();  // an unreadable tensor is left out of the sweep
+    }
+    SweptTensor s;
+    s.x = rowSubsampleTensor(*t, perTensorElements);
+    // Scale the subsample's sums up to the whole tensor so big tensors weigh what they should.
+    s.weight = double(model.tensors()[tensorIndex].numel) / double(std::max<std::int64_t>(s.x.numel(), 1));
+    return std::optional<SweptTensor>(std::move(s));
+}
+
+/// One spec on a swept tensor; nullopt when the spec does not apply to it.
+Result<std::optional<ModelSweepPart>> measureSwept(const SweptTensor& s, const TensorInfo& info, const SweepSpec& spec,
+                                                   TaskContext& ctx)
+{
+    QuantOptions qo;
+    qo.keepCodes = false;
+    qo.keepDequant = false;
+    TaskContext inner;  // the caller reports progress; inner work only checks cancellation
+    inner.isCancelled = ctx.isCancelled;
+    Result<QuantResult> r = quantize(s.x.view(), spec.spec, qo, inner);
+    if (!r) {
+        if (r.error().code == ErrorCode::Cancelled)
+            return std::move(r).error();
+        return std::optional<ModelSweepPart>();
+    }
+    return std::optional<ModelSweepPart>(ModelSweepPart{spec.family, spec.label, spec.spec, r->metrics.sumX2 * s.weight,
+                                                        r->metrics.sumErr2 * s.weight,
+                                                        bitsPerWeight(spec.spec, info.logicalShape), double(info.numel)});
+}
+} // namespace
+
 Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::size_t tensorIndex,
                                                      const Granularity& intGranularity,
                                                      std::int64_t perTensorElements, TaskContext& ctx)
 {
     std::vector<ModelSweepPart> out;
-    if (tensorIndex >= model.tensors().size() || !inModelSweep(model.tensors()[tensorIndex]))
+    Result<std::optional<SweptTensor>> s = readSwept(model, tensorIndex, perTensorElements, ctx);
+    if (!s)
+        return std::move(s).error();
+    if (!*s)
         return out;
     const TensorInfo& info = model.tensors()[tensorIndex];
-    Result<Tensor> t = model.readTensor(tensorIndex, ctx);
-    if (!t) {
-        if (t.error().code == ErrorCode::Cancelled)
-            return std::move(t).error();
-        return out;  // an unreadable tensor is left out of the sweep
-    }
-    const Tensor x = rowSubsampleTensor(*t, perTensorElements);
-    // Scale the subsample's sums up to the whole tensor so big tensors weigh what they should.
-    const double w = double(info.numel) / double(std::max<std::int64_t>(x.numel(), 1));
-    QuantOptions qo;
-    qo.keepCodes = false;
-    qo.keepDequant = false;
     const std::vector<SweepSpec> specs = sweepSpecs(info.logicalShape, intGranularity);
     for (std::size_t i = 0; i < specs.size(); ++i) {
-        const SweepSpec& s = specs[i];
         if (ctx.cancelled())
             return makeError(ErrorCode::Cancelled, "cancelled");
         ctx.progress(static_cast<std::int64_t>(i), static_cast<std::int64_t>(specs.size()));
-        TaskContext inner;
-        inner.isCancelled = ctx.isCancelled;
-        Result<QuantResult> r = quantize(x.view(), s.spec, qo, inner);
-        if (!r) {
-            if (r.error().code == ErrorCode::Cancelled)
-                return std::move(r).error();
-            continue;
-        }
-        out.push_back({s.family, s.label, s.spec, r->metrics.sumX2 * w, r->metrics.sumErr2 * w,
-                       bitsPerWeight(s.spec, info.logicalShape), double(info.numel)});
+        Result<std::optional<ModelSweepPart>> part = measureSwept(**s, info, specs[i], ctx);
+        if (!part)
+            return std::move(part).error();
+        if (*part)
+            out.push_back(std::move(**part));
     }
     return out;
+}
+
+Result<ModelSweepPart> measurePlanTensor(const Model& model, std::size_t tensorIndex,
+                                         const std::optional<QuantSpec>& spec, std::int64_t perTensorElements,
+                                         TaskContext& ctx)
+{
+    Result<std::optional<SweptTensor>> s = readSwept(model, tensorIndex, perTensorElements, ctx);
+    if (!s)
+        return std::move(s).error();
+    if (!*s)
+        return makeError(ErrorCode::InvalidArgument, "not a tensor of the whole-model sweep",
+                         tensorIndex < model.tensors().size() ? model.tensors()[tensorIndex].name : std::string());
+    const TensorInfo& info = model.tensors()[tensorIndex];
+    if (!spec) {
+        // Kept as stored: no error, the stored size.
+        double sumX2 = 0.0;
+        for (float v : (*s)->x.data)
+            if (std::isfinite(v))
+                sumX2 += double(v) * double(v);
+        return ModelSweepPart{QString(), QString(), defaultSpec(Format::F32), sumX2 * (*s)->weight, 0.0,
+                              info.storedBitsPerWeight, double(info.numel)};
+    }
+    const SweepSpec sweepSpec{QString(), QString::fromStdString(specShortName(*spec)), *spec};
+    Result<std::optional<ModelSweepPart>> part = measureSwept(**s, info, sweepSpec, ctx);
+    if (!part)
+        return std::move(part).error();
+    if (!*part)
+        return makeError(ErrorCode::InvalidArgument, "the plan's spec does not apply", info.name);
+    return std::move(**part);
+}
+
+void PooledPoint::add(const std::string& tensorName, const ModelSweepPart& part, bool quantized)
+{
+    sumX2 += part.sumX2;
+    sumErr2 += part.sumErr2;
+    bits += part.bitsPerWeight * part.numel;
+    numel += part.numel;
+    if (quantized)
+        tensors.push_back(PlanOverride{PatternKind::Exact, tensorName, part.spec});
+}
+
+TradeoffPoint PooledPoint::point(const QString& family, const QString& label) const
+{
+    TradeoffPoint p;
+    p.family = family;
+    p.label = label;
+    p.bitsPerWeight = numel > 0 ? bits / numel : 0.0;
+    p.sqnrDb = sumErr2 > 0 ? 10.0 * std::log10(sumX2 / sumErr2) : std::numeric_limits<double>::infinity();
+    p.mse = numel > 0 ? sumErr2 / numel : 0.0;
+    return p;
+}
+
+QuantPlan PooledPoint::plan() const
+{
+    QuantPlan plan;
+    plan.defaultSpec = defaultSpec(Format::F32);
+    plan.overrides = tensors;
+    return plan;
 }
 
 void ModelSweep::add(const std::string& tensorName, const std::vector<ModelSweepPart>& parts)
@@ -170,29 +262,17 @@ void ModelSweep::add(const std::string& tensorName, const std::vector<ModelSweep
         auto it = m_index.find(key);
         if (it == m_index.end()) {
             it = m_index.emplace(key, m_points.size()).first;
-            m_points.push_back(Point{p.family, p.label, 0, 0, 0, 0, {}});
+            m_points.push_back(Point{p.family, p.label, {}});
         }
-        Point& pt = m_points[it->second];
-        pt.sx += p.sumX2;
-        pt.se += p.sumErr2;
-        pt.bits += p.bitsPerWeight * p.numel;
-        pt.n += p.numel;
-        pt.tensors.push_back(PlanOverride{PatternKind::Exact, tensorName, p.spec});
+        m_points[it->second].pooled.add(tensorName, p);
     }
 }
 
 TradeoffData ModelSweep::data() const
 {
     TradeoffData d;
-    for (const Point& a : m_points) {
-        TradeoffPoint p;
-        p.family = a.family;
-        p.label = a.label;
-        p.bitsPerWeight = a.n > 0 ? a.bits / a.n : 0.0;
-        p.sqnrDb = a.se > 0 ? 10.0 * std::log10(a.sx / a.se) : std::numeric_limits<double>::infinity();
-        p.mse = a.n > 0 ? a.se / a.n : 0.0;
-        d.points.push_back(p);
-    }
+    for (const Point& a : m_points)
+        d.points.push_back(a.pooled.point(a.family, a.label));
     d.pareto = paretoFront(d.points);
     d.title = QStringLiteral("whole model (rank ≥ 2 tensors, ≤ %1 values each)").arg(m_perTensor);
     return d;
@@ -200,11 +280,7 @@ TradeoffData ModelSweep::data() const
 
 QuantPlan ModelSweep::planOf(std::size_t point) const
 {
-    QuantPlan plan;
-    plan.defaultSpec = defaultSpec(Format::F32);
-    if (point < m_points.size())
-        plan.overrides = m_points[point].tensors;
-    return plan;
+    return point < m_points.size() ? m_points[point].pooled.plan() : PooledPoint{}.plan();
 }
 
 Result<double> demoAccuracy(const nn::DemoModel& demo, const QuantPlan& plan, TaskContext& ctx)

@@ -2,6 +2,7 @@
 // The trade-off sweep and the Compare presets: which specs to try, and the pure functions that
 // evaluate them (run on the task runner).
 
+#include "app/bound_calibration.h"
 #include "core/base/result.h"
 #include "core/base/task_context.h"
 #include "core/io/model.h"
@@ -12,6 +13,7 @@
 #include <QString>
 
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace ql {
@@ -28,9 +30,11 @@ struct SweepSpec {
 std::vector<SweepSpec> sweepSpecs(const Shape& shape, const Granularity& intGranularity);
 
 /// Evaluates the sweep on one tensor (rows subsampled to ≤ maxElements); bits per weight are those
-/// of the full shape. Cancellable.
+/// of the full shape. With a calibration set that has a layer for the tensor, each point also gets
+/// the layer-output error (on the same row subsample: whole output channels of an [out, in] weight).
+/// Cancellable.
 Result<TradeoffData> sweepTensor(const Tensor& x, const std::vector<SweepSpec>& specs, std::int64_t maxElements,
-                                 TaskContext& ctx);
+                                 TaskContext& ctx, const AnalysisCalibration& calibration = {});
 
 /// One spec of the whole-model sweep measured on one tensor.
 struct ModelSweepPart {
@@ -53,6 +57,26 @@ Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::si
                                                      const Granularity& intGranularity,
                                                      std::int64_t perTensorElements, TaskContext& ctx);
 
+/// One tensor of the whole model measured as the sweep measures it (same subsample, sums scaled to
+/// the whole tensor) under the spec a plan gives it; nullopt: kept as stored (no error, its stored
+/// bits per weight). For the current plan's point in the whole-model chart. Cancellable.
+Result<ModelSweepPart> measurePlanTensor(const Model& model, std::size_t tensorIndex,
+                                         const std::optional<QuantSpec>& spec, std::int64_t perTensorElements,
+                                         TaskContext& ctx);
+
+/// Tensors of one spec choice (a sweep point, or the current plan) pooled: SQNR from the summed
+/// signal and error, bits per weight weighted by size.
+struct PooledPoint {
+    double sumX2 = 0.0, sumErr2 = 0.0, bits = 0.0, numel = 0.0;
+    std::vector<PlanOverride> tensors;  ///< each pooled tensor with its spec (kept-as-stored ones are absent)
+
+    /// Adds a tensor; `quantized` false: it is kept as stored, so the plan has no override for it.
+    void add(const std::string& tensorName, const ModelSweepPart& part, bool quantized = true);
+    TradeoffPoint point(const QString& family, const QString& label) const;
+    /// The pooled tensors with their specs, everything else kept in float.
+    QuantPlan plan() const;
+};
+
 /// Pools the tensors of the whole-model sweep into one point per family, format and bits (specs that
 /// differ only by a per-tensor granularity fallback pool together), in first-seen order.
 class ModelSweep {
@@ -69,8 +93,7 @@ public:
 private:
     struct Point {
         QString family, label;
-        double sx = 0, se = 0, bits = 0, n = 0;
-        std::vector<PlanOverride> tensors;
+        PooledPoint pooled;
     };
     std::int64_t m_perTensor;
     std::map<QString, std::size_t> m_index;

@@ -4,6 +4,12 @@
 // a chain of small tasks (a few specs, or one tensor, or one accuracy evaluation each) that yield
 // between them, so the current tensor's views never wait behind a whole sweep. For a bundled demo
 // model, each whole-model point also gets the demo's test accuracy under that point's specs.
+//
+// The current choice is marked: in tensor scope the spec the current tensor's analysis used, in
+// whole-model scope the current plan, measured like the sweep's points (same tensors, subsample and
+// pooling) by its own short chain of tasks that reruns on every plan edit without redoing the sweep.
+// With a calibration set that feeds the current tensor, tensor-scope points carry the layer-output
+// error as well.
 
 #include "app/document.h"
 #include "app/model_loader.h"
@@ -38,12 +44,22 @@ public:
     bool isSweeping() const { return m_sweeping; }
     /// Tasks the current sweep has started so far (tests check the sweep runs in pieces).
     int piecesStarted() const { return m_pieces; }
+    /// True while the current plan's whole-model point is being measured.
+    bool isMeasuringPlan() const { return m_planMeasuring; }
+    JobSlot* planSlot() const { return m_planSlot; }
+    /// Stops the sweep and the plan point where they are; they run again on the next scope,
+    /// tensor or model change (or plan edit, for the plan point).
+    void cancel();
 
 signals:
     void dataReady(const ql::TradeoffData& data);
     void statusChanged(const QString& text);
     /// The sweep is complete (every point, and test accuracy where there is one).
     void sweepFinished();
+    /// The current plan's whole-model point is complete (accuracy included for a demo model).
+    void planPointReady();
+    /// Progress of the running sweep in 0..1000 (pieces done of the pieces it will run).
+    void progressChanged(int permille);
 
 private:
     using Step = void (TradeoffController::*)();
@@ -53,6 +69,14 @@ private:
     void stepTensor();
     void stepModel();
     void stepAccuracy();
+    /// (Re)measures the current plan's point in whole-model scope.
+    void startPlan();
+    void stepPlan();
+    void stepPlanAccuracy();
+    /// Runs `step` after the event loop had a turn, unless the plan point restarted meanwhile.
+    void yieldPlanThen(Step step);
+    /// Loads the bundled demo (its test set) on `slot` once, then runs `step` through `yield`.
+    bool needDemo(JobSlot* slot, void (TradeoffController::*yield)(Step), Step step);
     /// Runs `step` after the event loop had a turn: queued work of the current tensor goes first.
     void yieldThen(Step step);
     void finish(const QString& status);
@@ -81,6 +105,7 @@ private:
     std::shared_ptr<const Tensor> m_tensorData;
     std::vector<SweepSpec> m_specs;
     std::size_t m_nextSpec = 0;
+    AnalysisCalibration m_calibration;  ///< empty unless the bound set feeds the current tensor
     ModelPtr m_model;
     Granularity m_granularity;
     std::optional<ModelSweep> m_modelSweep;
@@ -88,6 +113,15 @@ private:
     std::size_t m_nextPoint = 0;
     std::optional<BundledDemo> m_demoFiles;          ///< the open model is this bundled demo
     std::shared_ptr<const nn::DemoModel> m_demo;     ///< loaded on the first accuracy piece
+
+    // The current plan's whole-model point: its own slot, so a plan edit restarts only this.
+    JobSlot* m_planSlot;
+    quint64 m_planRun = 0;
+    bool m_planStale = true;
+    bool m_planMeasuring = false;
+    std::vector<ResolvedSpec> m_planSpecs;  ///< per model tensor, snapshotted when the pass starts
+    std::size_t m_nextPlanTensor = 0;
+    PooledPoint m_planPooled;
 };
 
 } // namespace ql

@@ -423,7 +423,7 @@ Result<ModelPtr> openModel(const std::string& path, TaskContext& ctx)
     if (S_ISDIR(st.st_mode))
         return makeError(ErrorCode::InvalidArgument, "is a directory; open a model file or its index JSON", path);
     if (endsWith(path, ".json"))
-        return openSafetensorsIndex(path);
+        return openSafetensorsIndex(path, {}, ctx);
     auto file = MappedFile::open(path);
     if (!file)
         return std::move(file).error();
@@ -436,7 +436,7 @@ Result<ModelPtr> openModel(const std::string& path, TaskContext& ctx)
                          "not a recognised model file (safetensors, GGUF, HDF5, .npy or .npz expected)", path);
     }
     switch (*fmt) {
-    case FileFormat::Safetensors: return openSafetensorsAny(path, f);
+    case FileFormat::Safetensors: return openSafetensorsAny(path, f, ctx);
     case FileFormat::Gguf: return openGgufFile(f);
     case FileFormat::Npy: return openNpyFile(f);
     case FileFormat::Npz: return openNpzFile(f);

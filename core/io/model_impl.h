@@ -91,9 +91,11 @@ private:
 // ---- readers (each in its own file) ----
 Result<ModelPtr> openSafetensorsFile(const MappedFilePtr& file);
 /// `openedPath`: the path the user opened (a shard), or empty for the index itself.
-Result<ModelPtr> openSafetensorsIndex(const std::string& indexPath, const std::string& openedPath = {});
+Result<ModelPtr> openSafetensorsIndex(const std::string& indexPath, const std::string& openedPath = {},
+                                      TaskContext& ctx = TaskContext::none());
 /// A shard path: finds its index (or sibling shards) and opens the whole checkpoint.
-Result<ModelPtr> openSafetensorsAny(const std::string& path, const MappedFilePtr& file);
+Result<ModelPtr> openSafetensorsAny(const std::string& path, const MappedFilePtr& file,
+                                    TaskContext& ctx = TaskContext::none());
 Result<ModelPtr> openGgufFile(const MappedFilePtr& file);
 Result<ModelPtr> openNpyFile(const MappedFilePtr& file);
 Result<ModelPtr> openNpzFile(const MappedFilePtr& file);

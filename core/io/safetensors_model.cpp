@@ -153,7 +153,7 @@ Result<ModelPtr> openSafetensorsFile(const MappedFilePtr& file)
     return ModelPtr(std::move(m));
 }
 
-Result<ModelPtr> openSafetensorsIndex(const std::string& indexPath, const std::string& openedPath)
+Result<ModelPtr> openSafetensorsIndex(const std::string& indexPath, const std::string& openedPath, TaskContext& ctx)
 {
     auto idx = parseIndex(indexPath);
     if (!idx)
@@ -164,8 +164,13 @@ Result<ModelPtr> openSafetensorsIndex(const std::string& indexPath, const std::s
     m->m_format = FileFormat::Safetensors;
     m->m_path = openedPath.empty() ? indexPath : openedPath;
     const std::string dir = dirOf(indexPath);
-    for (const auto& shard : idx->shards) {
-        auto f = MappedFile::open(joinPath(dir, shard));
+    const auto nShards = static_cast<std::int64_t>(idx->shards.size());
+    for (std::int64_t i = 0; i < nShards; ++i) {
+        // Each shard costs a header parse and a mapping: report and check cancel per shard.
+        if (ctx.cancelled())
+            return makeError(ErrorCode::Cancelled, "cancelled", indexPath);
+        ctx.progress(i, nShards);
+        auto f = MappedFile::open(joinPath(dir, idx->shards[std::size_t(i)]));
         if (!f)
             return std::move(f).error().within(indexPath + ": shard");
         QL_TRY(addShard(*m, *f));
@@ -188,7 +193,7 @@ Result<ModelPtr> openSafetensorsIndex(const std::string& indexPath, const std::s
     return ModelPtr(std::move(m));
 }
 
-Result<ModelPtr> openSafetensorsAny(const std::string& path, const MappedFilePtr& file)
+Result<ModelPtr> openSafetensorsAny(const std::string& path, const MappedFilePtr& file, TaskContext& ctx)
 {
     const std::string dir = dirOf(path);
     const std::string base = baseOf(path);
@@ -207,7 +212,7 @@ Result<ModelPtr> openSafetensorsAny(const std::string& path, const MappedFilePtr
             if (!idx)
                 continue;  // an unrelated broken index does not stop this file from opening
             if (std::find(idx->shards.begin(), idx->shards.end(), base) != idx->shards.end())
-                return openSafetensorsIndex(joinPath(dir, n), path);
+                return openSafetensorsIndex(joinPath(dir, n), path, ctx);
         }
     }
     // No index: "name-00002-of-00005.safetensors" still finds its siblings.
@@ -235,7 +240,11 @@ Result<ModelPtr> openSafetensorsAny(const std::string& path, const MappedFilePtr
                 auto m = std::make_shared<MappedModel>();
                 m->m_format = FileFormat::Safetensors;
                 m->m_path = path;
-                for (const auto& p : paths) {
+                for (std::size_t i = 0; i < paths.size(); ++i) {
+                    if (ctx.cancelled())
+                        return makeError(ErrorCode::Cancelled, "cancelled", path);
+                    ctx.progress(static_cast<std::int64_t>(i), static_cast<std::int64_t>(paths.size()));
+                    const std::string& p = paths[i];
                     auto f = p == path ? Result<MappedFilePtr>(file) : MappedFile::open(p);
                     if (!f)
                         return std::move(f).error();

@@ -231,7 +231,12 @@ private slots:
         writeAll(d + "/model.safetensors.index.json", std::vector<std::uint8_t>(text.begin(), text.end()));
         for (const std::string& open : {d + "/model.safetensors.index.json", d + "/model-00001-of-00002.safetensors",
                                         d + "/model-00002-of-00002.safetensors"}) {
-            auto m = openModel(open);
+            // Opening reports per shard (the GUI's progress bar while a big checkpoint opens).
+            std::vector<std::pair<std::int64_t, std::int64_t>> reports;
+            TaskContext ctx;
+            ctx.reportProgress = [&](std::int64_t done, std::int64_t total) { reports.emplace_back(done, total); };
+            auto m = openModel(open, ctx);
+            QCOMPARE(reports, (std::vector<std::pair<std::int64_t, std::int64_t>>{{0, 2}, {1, 2}}));
             QVERIFY2(m.has_value(), m ? "" : m.error().toString().c_str());
             QCOMPARE((*m)->path(), open);
             QCOMPARE((*m)->files().size(), 2u);

@@ -9,11 +9,13 @@
 #include "app/controllers/tensor_controller.h"
 #include "app/controllers/tradeoff_controller.h"
 #include "app/main_window.h"
+#include "app/models/compare_table_model.h"
 #include "app/models/model_tree_model.h"
 #include "app/models/tensor_filter_proxy.h"
 #include "app/model_loader.h"
 #include "core/calib/calibration.h"
 #include "core/io/npy.h"
+#include "core/io/safetensors.h"
 #include "core/nn/demo.h"
 #include "core/quant/format_traits.h"
 #include "core/quant/quantize.h"
@@ -34,6 +36,7 @@
 #include <QFile>
 #include <QLineEdit>
 #include <QMenu>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QRadioButton>
 #include <QSignalSpy>
@@ -41,6 +44,7 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTabWidget>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTreeView>
@@ -539,6 +543,218 @@ private slots:
         w.tradeoffView()->scopeBox()->setCurrentIndex(0);
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 60000);
         QVERIFY(!w.tradeoffView()->data().hasAccuracy());
+    }
+
+    void tradeoffLayerErrorForDemoCalibration()
+    {
+        MainWindow w;
+        w.show();
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        const auto demo = bundledDemoOf(w.document()->path().toStdString());
+        const std::size_t fc2 = *w.document()->model()->find("fc2.weight");
+        w.selectTensor(static_cast<int>(fc2));
+        QVERIFY(waitForAnalysis(w));
+        QSignalSpy finished(w.tradeoffController(), &TradeoffController::sweepFinished);
+        w.tabs()->setCurrentWidget(w.tradeoffView());
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 30000);
+        // No calibration set: no layer-output error, and the chart stays on SQNR when asked for it.
+        QVERIFY(!w.tradeoffView()->data().hasLayerError());
+        w.tradeoffView()->setMetric(TradeoffView::Metric::LayerError);
+        QCOMPARE(w.tradeoffView()->shownMetric(), TradeoffView::Metric::Sqnr);
+
+        // The demo's own set: the tensor sweep reruns with the layer-output error of every point.
+        pickCalibration(w, 1);
+        QTRY_VERIFY_WITH_TIMEOUT(w.document()->calibration() != nullptr, 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() >= 2 && !w.tradeoffController()->isSweeping() &&
+                                     w.tradeoffView()->data().hasLayerError(),
+                                 30000);
+        QVERIFY(waitForAnalysis(w));
+        const TradeoffData& d = w.tradeoffView()->data();
+        QVERIFY(d.title.contains(QStringLiteral("layer-output error")));
+        int withError = 0;
+        const TradeoffPoint* int4 = nullptr;
+        const TradeoffPoint* int2 = nullptr;
+        for (const auto& p : d.points) {
+            if (std::isfinite(p.layerError)) {
+                ++withError;
+                QVERIFY2(p.layerError >= 0.0 && p.layerError < 2.0, qPrintable(p.label));
+            }
+            if (p.family == QStringLiteral("INT asymmetric") && p.label.startsWith(QStringLiteral("int4")))
+                int4 = &p;
+            if (p.family == QStringLiteral("INT asymmetric") && p.label.startsWith(QStringLiteral("int2")))
+                int2 = &p;
+        }
+        QCOMPARE(withError, int(d.points.size()));
+        QVERIFY(int4 && int2);
+        QVERIFY(int2->layerError > int4->layerError);
+        // The int4 point is the plan's own spec on this tensor: the same number as the tree, the
+        // marker and core's layer-output error on the first 64 samples.
+        const calib::CalibrationSet set = *calib::loadCalibrationSet(demo->calibrationPath);
+        const double expected = coreLayerError(w, fc2, set, "fc2", 64);
+        QVERIFY(std::fabs(int4->layerError - expected) <= 1e-9 * expected);
+        QVERIFY(d.current.has_value());
+        QVERIFY(std::fabs(d.current->layerError - expected) <= 1e-9 * expected);
+        // Plotted on request, on a log axis, with its Pareto front (error falls as bits rise).
+        w.tradeoffView()->setMetric(TradeoffView::Metric::LayerError);
+        QCOMPARE(w.tradeoffView()->shownMetric(), TradeoffView::Metric::LayerError);
+        QVERIFY(w.tradeoffView()->plot()->yAxis->label().contains(QStringLiteral("layer-output error")));
+        QCOMPARE(w.tradeoffView()->plot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
+        const std::vector<int> front = paretoFront(d.points, TradeoffMetric::LayerError);
+        QVERIFY(front.size() >= 3);
+        for (std::size_t k = 1; k < front.size(); ++k) {
+            const auto& a = d.points[std::size_t(front[k - 1])];
+            const auto& b = d.points[std::size_t(front[k])];
+            QVERIFY(b.bitsPerWeight > a.bitsPerWeight);
+            QVERIFY(b.layerError < a.layerError);
+        }
+    }
+
+    void tradeoffMarksCurrentPlanInModelScope()
+    {
+        MainWindow w;
+        w.show();
+        if (!openDemoAndWait(w))
+            QSKIP("no bundled demo model in this tree");
+        // The plan: every weight at the sweep's own int4 asymmetric per-channel spec.
+        QuantPlan plan = w.document()->plan();
+        plan.defaultSpec = defaultSpec(Format::Int);
+        plan.defaultSpec.bits = 4;
+        plan.defaultSpec.scheme = Scheme::Asymmetric;
+        plan.defaultSpec.granularity = Granularity{GranularityKind::Channel, 0, 128};
+        w.document()->changePlan(plan, QStringLiteral("int4"));
+        QVERIFY(waitForAnalysis(w));
+        TradeoffController* tc = w.tradeoffController();
+        QSignalSpy finished(tc, &TradeoffController::sweepFinished);
+        QSignalSpy planReady(tc, &TradeoffController::planPointReady);
+        w.tradeoffView()->scopeBox()->setCurrentIndex(1);
+        w.tabs()->setCurrentWidget(w.tradeoffView());
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(planReady.count() >= 1 && !tc->isMeasuringPlan(), 30000);
+        auto pointOf = [&](const char* bits) -> TradeoffPoint {
+            for (const auto& p : w.tradeoffView()->data().points)
+                if (p.family == QStringLiteral("INT asymmetric") && p.label.startsWith(QLatin1String(bits)))
+                    return p;
+            return {};
+        };
+        {
+            const TradeoffData& d = w.tradeoffView()->data();
+            QVERIFY(d.current.has_value());
+            QCOMPARE(d.current->family, QStringLiteral("current plan"));
+            QVERIFY(d.current->label.startsWith(QStringLiteral("int4")));
+            // Measured as the sweep measures its points: it sits on the int4 point, accuracy included.
+            const TradeoffPoint int4 = pointOf("int4");
+            QCOMPARE(d.current->bitsPerWeight, int4.bitsPerWeight);
+            QVERIFY(std::fabs(d.current->sqnrDb - int4.sqnrDb) < 1e-9 * std::fabs(int4.sqnrDb));
+            QVERIFY(d.current->accuracy >= 0.0);
+            QCOMPARE(d.current->accuracy, int4.accuracy);
+            QVERIFY(!paretoFront(d.points).empty());
+        }
+        // An edit moves the marker to the int8 point; the sweep itself does not run again.
+        const int pieces = tc->piecesStarted();
+        plan.defaultSpec.bits = 8;
+        w.document()->changePlan(plan, QStringLiteral("int8"));
+        QTRY_VERIFY_WITH_TIMEOUT(planReady.count() >= 2 && !tc->isMeasuringPlan(), 30000);
+        const TradeoffData& d = w.tradeoffView()->data();
+        const TradeoffPoint int8 = pointOf("int8");
+        QVERIFY(d.current->label.startsWith(QStringLiteral("int8")));
+        QCOMPARE(d.current->bitsPerWeight, int8.bitsPerWeight);
+        QVERIFY(std::fabs(d.current->sqnrDb - int8.sqnrDb) < 1e-9 * std::fabs(int8.sqnrDb));
+        QCOMPARE(d.current->accuracy, int8.accuracy);
+        QCOMPARE(finished.count(), 1);
+        QCOMPARE(tc->piecesStarted(), pieces);
+        QVERIFY(int(d.points.size()) >= 14);
+    }
+
+    void compareSlotFollowsCurrentSpec()
+    {
+        MainWindow w;
+        w.show();
+        w.setModel(test::makeFixtureModel(), QStringLiteral("fixture.safetensors"));
+        QVERIFY(waitForAnalysis(w));
+        w.tabs()->setCurrentWidget(w.compareView());
+        QTRY_VERIFY_WITH_TIMEOUT(!w.compareView()->data().entries.empty(), 20000);
+        // Slot 2 takes "current spec", named after the tensor's spec.
+        QComboBox* slot2 = w.compareView()->slotBox(2);
+        QCOMPARE(slot2->itemText(CompareController::kCurrentSpec), QStringLiteral("current spec (%1)")
+                     .arg(QString::fromStdString(specShortName(*w.tensorController()->currentSpec().spec))));
+        slot2->setCurrentIndex(CompareController::kCurrentSpec);
+        emit slot2->activated(CompareController::kCurrentSpec);
+        QTRY_VERIFY_WITH_TIMEOUT(w.compareView()->entryOf(2) &&
+                                     w.compareView()->entryOf(2)->label.startsWith(QStringLiteral("current")),
+                                 20000);
+        QCOMPARE(w.compareView()->entryOf(2)->spec, *w.tensorController()->currentSpec().spec);
+        QCOMPARE(w.compareView()->entryOf(2)->spec.bits, 4);
+        // An edit in the spec editor: the slot follows, the presets stay.
+        const QuantSpec slot0 = w.compareView()->entryOf(0)->spec;
+        w.specEditor()->bitsSpin()->setFocus();
+        QTest::keyClick(w.specEditor()->bitsSpin(), Qt::Key_Up);
+        QVERIFY(waitForAnalysis(w));
+        QTRY_VERIFY_WITH_TIMEOUT(w.compareView()->entryOf(2) && w.compareView()->entryOf(2)->spec.bits == 5, 20000);
+        QCOMPARE(w.compareView()->entryOf(2)->spec, *w.tensorController()->currentSpec().spec);
+        QCOMPARE(w.compareView()->entryOf(0)->spec, slot0);
+        QVERIFY(slot2->itemText(CompareController::kCurrentSpec).contains(QStringLiteral("int5")));
+        // The table: one row per slot in slot order, with its true bits per weight.
+        const CompareEntry& e = *w.compareView()->entryOf(2);
+        auto* table = w.compareView()->findChild<QTableView*>(QStringLiteral("compareTable"));
+        QVERIFY(table && table->model());
+        QAbstractItemModelTester tester(table->model(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        int row = -1;
+        for (int r = 0; r < table->model()->rowCount(); ++r)
+            if (table->model()->index(r, CompareTableModel::Spec).data().toString() == e.label)
+                row = r;
+        QCOMPARE(row, 2);
+        QCOMPARE(table->model()->index(row, CompareTableModel::BitsPerWeight).data(CompareTableModel::SortKeyRole).toDouble(),
+                 e.bitsPerWeight);
+        QCOMPARE(e.bitsPerWeight, bitsPerWeight(e.spec, Shape{64, 128}));
+    }
+
+    void progressWhileOpeningAndMeasuring()
+    {
+        // A checkpoint in three shards: opening it reports progress, shown with Cancel.
+        QTemporaryDir dir;
+        std::vector<std::vector<float>> data(3, std::vector<float>(64 * 32));
+        for (int s = 0; s < 3; ++s) {
+            for (std::size_t i = 0; i < data[std::size_t(s)].size(); ++i)
+                data[std::size_t(s)][i] = std::sin(float(i) * 0.1f + float(s));
+            const std::string name = "layers." + std::to_string(s) + ".weight";
+            const SafetensorsEntry e{name, DType::F32, Shape{64, 32}, data[std::size_t(s)].data(),
+                                     data[std::size_t(s)].size() * sizeof(float)};
+            const QString path = dir.filePath(QStringLiteral("m-%1-of-00003.safetensors").arg(s + 1, 5, 10, QLatin1Char('0')));
+            QVERIFY(writeSafetensors(path.toStdString(), {e}).has_value());
+        }
+        MainWindow w;
+        w.show();
+        QSignalSpy opened(&w, &MainWindow::modelOpened);
+        QSignalSpy openProgress(w.openSlot(), &JobSlot::progress);
+        QList<int> shownWithCancel;  // progress-bar values set while Cancel was offered
+        connect(w.progressBar(), &QProgressBar::valueChanged, this, [&](int v) {
+            if (!w.cancelButton()->isHidden() && !w.progressBar()->isHidden())
+                shownWithCancel << v;
+        });
+        int summaryShown = 0, summaryUpdates = 0;
+        connect(w.summaryController(), &SummaryController::progressChanged, this, [&](int done, int total) {
+            if (!w.summaryController()->isRunning() || w.openSlot()->isRunning() || w.tensorController()->busy())
+                return;  // the bar follows the open or the current tensor first
+            ++summaryUpdates;
+            if (!w.progressBar()->isHidden() && !w.cancelButton()->isHidden() &&
+                w.progressBar()->value() == int(1000LL * done / total))
+                ++summaryShown;
+        });
+        w.openFile(dir.filePath(QStringLiteral("m-00001-of-00003.safetensors")));
+        QVERIFY(!w.progressBar()->isHidden());
+        QVERIFY(!w.cancelButton()->isHidden());
+        QVERIFY(opened.wait(20000));
+        QCOMPARE(int(w.document()->model()->tensors().size()), 3);
+        QVERIFY(!openProgress.isEmpty());
+        QCOMPARE(openProgress.last().at(0).toInt(), 1000);
+        QVERIFY(shownWithCancel.contains(1000));
+        // The summary pass over the tensors shows its share done in the same bar.
+        QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning() && !w.tensorController()->busy(), 20000);
+        QVERIFY(summaryUpdates > 0);
+        QCOMPARE(summaryShown, summaryUpdates);
+        QTRY_VERIFY(w.progressBar()->isHidden());
+        QVERIFY(w.cancelButton()->isHidden());
     }
 
     void modelSweepYieldsToCurrentTensor()

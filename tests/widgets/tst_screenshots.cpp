@@ -7,6 +7,7 @@
 #include "app/controllers/summary_controller.h"
 #include "app/controllers/tensor_controller.h"
 #include "app/controllers/tradeoff_controller.h"
+#include "app/controllers/compare_controller.h"
 #include "app/main_window.h"
 #include "widgets/compare_view.h"
 #include "widgets/summary_view.h"
@@ -101,12 +102,19 @@ private slots:
             QTRY_VERIFY_WITH_TIMEOUT(w.document()->calibration() != nullptr, 20000);
         QVERIFY(settle(w));
         QTRY_VERIFY_WITH_TIMEOUT(!w.summaryController()->isRunning(), 30000);
+        // The last Compare slot shows the current tensor's own spec next to the presets.
+        w.compareView()->slotBox(3)->setCurrentIndex(CompareController::kCurrentSpec);
+        emit w.compareView()->slotBox(3)->activated(CompareController::kCurrentSpec);
         QTabWidget* tabs = w.tabs();
         for (int i = 0; i < tabs->count(); ++i) {
             tabs->setCurrentIndex(i);
             QWidget* page = tabs->currentWidget();
-            if (page == w.tradeoffView())
-                QTRY_VERIFY_WITH_TIMEOUT(!w.tradeoffView()->data().points.empty(), 30000);
+            if (page == w.tradeoffView()) {
+                QTRY_VERIFY_WITH_TIMEOUT(!w.tradeoffView()->data().points.empty() && !w.tradeoffController()->isSweeping(), 30000);
+                // With a calibration set feeding the tensor: its layer-output error.
+                if (w.tradeoffView()->data().hasLayerError())
+                    w.tradeoffView()->setMetric(TradeoffView::Metric::LayerError);
+            }
             if (page == w.compareView())
                 QTRY_VERIFY_WITH_TIMEOUT(!w.compareView()->data().entries.empty(), 30000);
             if (page == w.summaryView())
@@ -130,6 +138,11 @@ private slots:
         QSignalSpy swept(w.tradeoffController(), &TradeoffController::sweepFinished);
         w.tradeoffView()->scopeBox()->setCurrentIndex(1);
         QTRY_COMPARE_WITH_TIMEOUT(swept.count(), 1, 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.tradeoffController()->isMeasuringPlan(), 30000);
+        w.tradeoffView()->setMetric(TradeoffView::Metric::Sqnr);
+        QTest::qWait(150);
+        const QString sqnrPath = QStringLiteral("%1/trade-off_model_sqnr_%2.png").arg(outDir, dark ? QStringLiteral("dark") : QStringLiteral("light"));
+        QVERIFY2(w.grab().toImage().save(sqnrPath), qPrintable(sqnrPath));
         if (w.tradeoffView()->data().hasAccuracy())
             w.tradeoffView()->setMetric(TradeoffView::Metric::Accuracy);
         QTest::qWait(150);
