@@ -384,14 +384,29 @@ private Q_SLOTS:
     void cancellation()
     {
         const Tensor t = randomTensor({512, 1024}, Distribution::Normal, 2);
+        const QuantSpec mse = intSpec(4, Scheme::Asymmetric, channel(0), RangeMethod{RangeKind::Mse});
+        // Only the calling thread polls the callback. On one thread it polls before every chunk, so a
+        // request after the third poll stops the run part-way, before all work is reported done.
+        const int before = omp_get_max_threads();
+        omp_set_num_threads(1);
         TaskContext ctx;
         int calls = 0;
         ctx.isCancelled = [&] { return ++calls > 3; };
         std::int64_t lastDone = -1;
         ctx.reportProgress = [&](std::int64_t done, std::int64_t) { lastDone = done; };
-        auto r = quantize(t.view(), intSpec(4, Scheme::Asymmetric, channel(0), RangeMethod{RangeKind::Mse}), {}, ctx);
+        auto r = quantize(t.view(), mse, {}, ctx);
+        omp_set_num_threads(before);
         QVERIFY(!r.has_value());
         QCOMPARE(r.error().code, ErrorCode::Cancelled);
+        QVERIFY2(lastDone < t.numel(), qPrintable(QString::number(lastDone)));
+        // With several threads another thread may take every chunk, but the caller polls once more
+        // after the parallel region, so any request made after the start is honoured.
+        TaskContext late;
+        int lateCalls = 0;
+        late.isCancelled = [&] { return ++lateCalls > 1; };
+        auto r2 = quantize(t.view(), mse, {}, late);
+        QVERIFY(!r2.has_value());
+        QCOMPARE(r2.error().code, ErrorCode::Cancelled);
         // Progress is reported on a complete run and ends at the total.
         TaskContext ok;
         std::int64_t done = 0, total = 0;
