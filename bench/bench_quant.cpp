@@ -1,7 +1,9 @@
 // quantlens-bench-quant: speed of the integer quantization core against the machine's own
 // read bandwidth, on seeded 4096×4096 float32 matrices (N(0,1) and Student-t df = 3).
 //
-//   quantlens-bench-quant [--json] [--quick]
+//   quantlens-bench-quant [--json] [--quick] [--only TEXT]
+//
+// --only keeps the rows whose spec or row name contains TEXT (for profiling one case).
 //
 // Rows: scheme × granularity × range method, in two modes:
 //   metrics  quantize + dequantize + every metric, codes and x̂ not stored (what sweeps need)
@@ -36,13 +38,16 @@ struct Row {
 int main(int argc, char** argv)
 {
     bool json = false, quick = false;
+    std::string only;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--json") == 0)
             json = true;
         else if (std::strcmp(argv[i], "--quick") == 0)
             quick = true;
+        else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: quantlens-bench-quant [--json] [--quick]\n");
+            std::fprintf(stderr, "usage: quantlens-bench-quant [--json] [--quick] [--only TEXT]\n");
             return 2;
         }
     }
@@ -85,6 +90,8 @@ int main(int argc, char** argv)
             s.scheme = c.scheme;
             s.granularity = c.g;
             s.range = c.r;
+            if (!only.empty() && specShortName(s).find(only) == std::string::npos)
+                continue;
             for (bool full : {false, true}) {
                 if (quick && full && c.r.kind != RangeKind::MinMax)
                     continue;
@@ -98,6 +105,8 @@ int main(int argc, char** argv)
                 rows.push_back({dname, specShortName(s), full ? "full" : "metrics", sec, sqnr});
             }
         }
+        if (!only.empty() && std::string("histogram 2048 bins kl range only").find(only) == std::string::npos)
+            continue;
         // 2048-bin histogram.
         const double hsec = bench::bestOf(reps, [&] { (void)computeHistogram(t.data.data(), n, 2048); });
         rows.push_back({dname, "histogram 2048 bins", "-", hsec, 0});

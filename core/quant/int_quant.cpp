@@ -22,51 +22,86 @@ constexpr std::int64_t kPiece = 1 << 16;
 struct SegmentOut {
     float* xhat = nullptr;        // may be null
     std::int32_t* codes = nullptr;  // may be null
+    // Input the caller reads next (same length, may be null): fetched into cache while this run
+    // computes, so the next segment's range pass does not wait on memory.
+    const float* prefetch = nullptr;
 };
 
-// Fused quantize + dequantize + metrics over n contiguous values.
+// One block (≤ 1024 values) of quantizeRun. kDiv = false divides by multiplying with 1/scale and
+// returns false, without trusting its output, when some value's quotient lies so close to a
+// rounding boundary (k + ½) that the product and the true quotient x / scale might round apart;
+// kDiv = true is the contract's division, always exact. Non-finite values become 0 for the
+// statistics and pass through to x̂ unchanged.
+template <bool kDiv, bool kStoreX, bool kStoreC, bool kNonFinite>
+bool quantizeBlock(const float* x, std::int64_t b, std::int64_t e, const IntParams& p, SegmentOut out, Metrics& m)
+{
+    const float s = p.scale, zp = p.zeroPoint, qmin = p.qmin, qmax = p.qmax;
+    const float inv = 1.0f / s;
+    // |x·fl(1/s) − x/s| ≤ 2⁻²³·|x/s| (two roundings of 2⁻²⁴ each); twice that keeps a margin.
+    constexpr float kTol = 0x1p-22f;
+    float sx2 = 0, se2 = 0, sxq = 0, sq2 = 0, sc2 = 0, emax = 0;
+    int clip = 0, nonfin = 0, risky = 0;
+#pragma omp simd reduction(+ : sx2, se2, sxq, sq2, sc2, clip, nonfin, risky) reduction(max : emax)
+    for (std::int64_t i = b; i < e; ++i) {
+        const float xv = x[i];
+        const bool fin = !kNonFinite || std::fabs(xv) <= FLT_MAX;
+        const float xs = fin ? xv : 0.0f;
+        const float t = kDiv ? xs / s : xs * inv;
+        const float rt = __builtin_rintf(t);
+        const float qr = rt + zp;
+        const float q = std::min(std::max(qr, qmin), qmax);
+        if constexpr (!kDiv) {
+            // Bitwise & keeps the loop free of branches (&& would stop it vectorising).
+            const bool onGrid = (qr >= qmin - 1.0f) & (qr <= qmax + 1.0f);
+            const bool nearTie = std::fabs(t - rt) >= 0.5f - kTol * std::fabs(t);
+            risky += (onGrid & nearTie) ? 1 : 0;
+        }
+        const float xh = s * (q - zp);
+        const float err = xs - xh;
+        const bool c = qr != q;
+        sx2 += xs * xs;
+        se2 += err * err;
+        sxq += xs * xh;
+        sq2 += xh * xh;
+        sc2 += c ? err * err : 0.0f;
+        emax = std::max(emax, std::fabs(err));
+        clip += c ? 1 : 0;
+        if constexpr (kNonFinite)
+            nonfin += fin ? 0 : 1;
+        if constexpr (kStoreX)
+            out.xhat[i] = fin ? xh : xv;  // non-finite inputs pass through unchanged
+        if constexpr (kStoreC)
+            out.codes[i] = static_cast<std::int32_t>(q);
+    }
+    if (risky)
+        return false;
+    m.sumX2 += sx2;
+    m.sumErr2 += se2;
+    m.sumXQ += sxq;
+    m.sumQ2 += sq2;
+    m.sumClipErr2 += sc2;
+    m.maxAbsError = std::max<double>(m.maxAbsError, emax);
+    m.clipped += clip;
+    m.nonfinite += nonfin;
+    m.elements += e - b;
+    return true;
+}
+
+// Fused quantize + dequantize + metrics over n contiguous values, in blocks of 1024 (float
+// partial sums per block, double across blocks). A block normally takes the multiply path; the
+// rare block holding a near-tie quotient is redone with the division, so the codes are exactly
+// those of round(x / scale).
 // Clipped = the clamp changed the code (the value lies beyond the grid by more than half a step).
 template <bool kStoreX, bool kStoreC, bool kNonFinite>
 void quantizeRun(const float* x, std::int64_t n, const IntParams& p, SegmentOut out, Metrics& m)
 {
-    const float s = p.scale, zp = p.zeroPoint, qmin = p.qmin, qmax = p.qmax;
     for (std::int64_t b = 0; b < n; b += 1024) {
         const std::int64_t e = std::min(n, b + 1024);
-        float sx2 = 0, se2 = 0, sxq = 0, sq2 = 0, sc2 = 0, emax = 0;
-        int clip = 0, nonfin = 0;
-#pragma omp simd reduction(+ : sx2, se2, sxq, sq2, sc2, clip, nonfin) reduction(max : emax)
-        for (std::int64_t i = b; i < e; ++i) {
-            const float xv = x[i];
-            const bool fin = !kNonFinite || std::fabs(xv) <= FLT_MAX;
-            const float xs = fin ? xv : 0.0f;
-            const float qr = __builtin_rintf(xs / s) + zp;
-            const float q = std::min(std::max(qr, qmin), qmax);
-            const float xh = s * (q - zp);
-            const float err = xs - xh;
-            const bool c = qr != q;
-            sx2 += xs * xs;
-            se2 += err * err;
-            sxq += xs * xh;
-            sq2 += xh * xh;
-            sc2 += c ? err * err : 0.0f;
-            emax = std::max(emax, std::fabs(err));
-            clip += c ? 1 : 0;
-            if constexpr (kNonFinite)
-                nonfin += fin ? 0 : 1;
-            if constexpr (kStoreX)
-                out.xhat[i] = fin ? xh : xv;  // non-finite inputs pass through unchanged
-            if constexpr (kStoreC)
-                out.codes[i] = static_cast<std::int32_t>(q);
-        }
-        m.sumX2 += sx2;
-        m.sumErr2 += se2;
-        m.sumXQ += sxq;
-        m.sumQ2 += sq2;
-        m.sumClipErr2 += sc2;
-        m.maxAbsError = std::max<double>(m.maxAbsError, emax);
-        m.clipped += clip;
-        m.nonfinite += nonfin;
-        m.elements += e - b;
+        if (out.prefetch)
+            for (std::int64_t i = b; i < e; i += 16)
+                __builtin_prefetch(out.prefetch + i);
+        if (!quantizeBlock<false, kStoreX, kStoreC, kNonFinite>(x, b, e, p, out, m))
+            quantizeBlock<true, kStoreX, kStoreC, kNonFinite>(x, b, e, p, out, m);
     }
 }
 
@@ -295,6 +330,7 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
                     if (L.contiguous()) {
                         out.xhat = needX ? r.dequant.data() + base : nullptr;
                         out.codes = opt.keepCodes ? r.codes.data() + base : nullptr;
+                        out.prefetch = s + 1 < S ? x.data + L.runBase(s + 1) : nullptr;
                     } else {
                         L.gather(x.data, s, buf.data());
                         seg = buf.data();

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace ql {
@@ -162,31 +164,87 @@ Metrics computeMetrics(const TensorView& x, const float* xhat, const SegmentLayo
     return total;
 }
 
+namespace {
+
+// Min, max and non-finite count of one chunk, exact. The fast pass keeps 32 independent lanes
+// (so the compiler emits several vector accumulators with no dependency chain between them) and
+// tracks the largest |x| bit pattern as an integer: ≥ 0x7f800000 means an Inf or NaN is present,
+// and only then does the chunk go through the slower select-per-element pass.
+FiniteRange chunkFiniteRange(const float* x, std::int64_t n)
+{
+    constexpr int W = 32;
+    float lo[W], hi[W];
+    std::uint32_t amax[W];
+    for (int j = 0; j < W; ++j) {
+        lo[j] = std::numeric_limits<float>::infinity();
+        hi[j] = -std::numeric_limits<float>::infinity();
+        amax[j] = 0;
+    }
+    std::int64_t i = 0;
+    for (; i + W <= n; i += W)
+        for (int j = 0; j < W; ++j) {
+            const float v = x[i + j];
+            std::uint32_t u;
+            std::memcpy(&u, &v, sizeof u);
+            lo[j] = std::min(lo[j], v);
+            hi[j] = std::max(hi[j], v);
+            amax[j] = std::max(amax[j], u & 0x7fffffffu);
+        }
+    for (int j = 1; j < W; ++j) {
+        lo[0] = std::min(lo[0], lo[j]);
+        hi[0] = std::max(hi[0], hi[j]);
+        amax[0] = std::max(amax[0], amax[j]);
+    }
+    for (; i < n; ++i) {
+        const float v = x[i];
+        std::uint32_t u;
+        std::memcpy(&u, &v, sizeof u);
+        lo[0] = std::min(lo[0], v);
+        hi[0] = std::max(hi[0], v);
+        amax[0] = std::max(amax[0], u & 0x7fffffffu);
+    }
+    if (amax[0] < 0x7f800000u)
+        return FiniteRange{lo[0], hi[0], n, 0};
+
+    float l = std::numeric_limits<float>::infinity(), h = -l;
+    std::int64_t nonfin = 0;
+#pragma omp simd reduction(min : l) reduction(max : h) reduction(+ : nonfin)
+    for (std::int64_t k = 0; k < n; ++k) {
+        const float v = x[k];
+        const bool fin = std::fabs(v) <= FLT_MAX;
+        l = std::min(l, fin ? v : std::numeric_limits<float>::infinity());
+        h = std::max(h, fin ? v : -std::numeric_limits<float>::infinity());
+        nonfin += fin ? 0 : 1;
+    }
+    return FiniteRange{l, h, n - nonfin, nonfin};
+}
+
+} // namespace
+
 FiniteRange finiteRange(const float* x, std::int64_t n)
 {
-    const std::int64_t nChunks = (n + kChunk - 1) / kChunk;
-    std::vector<FiniteRange> parts(static_cast<std::size_t>(nChunks));
-#pragma omp parallel for schedule(static) if (nChunks > 4 && !omp_in_parallel())
-    for (std::int64_t c = 0; c < nChunks; ++c) {
-        const std::int64_t b = c * kChunk, e = std::min(n, b + kChunk);
-        float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-        int nonfin = 0;
-#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : nonfin)
-        for (std::int64_t i = b; i < e; ++i) {
-            const float v = x[i];
-            const bool fin = std::fabs(v) <= FLT_MAX;
-            lo = std::min(lo, fin ? v : std::numeric_limits<float>::infinity());
-            hi = std::max(hi, fin ? v : -std::numeric_limits<float>::infinity());
-            nonfin += fin ? 0 : 1;
-        }
-        parts[c] = FiniteRange{lo, hi, (e - b) - nonfin, nonfin};
-    }
     FiniteRange r{std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(), 0, 0};
-    for (const auto& p : parts) {
+    auto merge = [&r](const FiniteRange& p) {
         r.lo = std::min(r.lo, p.lo);
         r.hi = std::max(r.hi, p.hi);
         r.finite += p.finite;
         r.nonfinite += p.nonfinite;
+    };
+    const std::int64_t nChunks = (n + kChunk - 1) / kChunk;
+    if (nChunks <= 4 || omp_in_parallel()) {
+        // Small inputs (one segment of a per-channel spec, say) stay on the caller's thread with no
+        // parallel-region set-up.
+        for (std::int64_t b = 0; b < n; b += kChunk)
+            merge(chunkFiniteRange(x + b, std::min(kChunk, n - b)));
+    } else {
+        std::vector<FiniteRange> parts(static_cast<std::size_t>(nChunks));
+#pragma omp parallel for schedule(static)
+        for (std::int64_t c = 0; c < nChunks; ++c) {
+            const std::int64_t b = c * kChunk;
+            parts[c] = chunkFiniteRange(x + b, std::min(kChunk, n - b));
+        }
+        for (const auto& p : parts)
+            merge(p);
     }
     if (r.finite == 0)
         r.lo = r.hi = 0.0f;

@@ -162,6 +162,44 @@ private Q_SLOTS:
         QCOMPARE(a.codes[4], -3);
     }
 
+    void codesAreThoseOfTheDivision()
+    {
+        // The fast path multiplies by 1/scale; values whose quotient sits within a few ulps of a
+        // rounding boundary k + ½ must still get round(x / scale) (DESIGN.md), ties to even.
+        for (int a = 1; a <= 40; ++a) {
+            const float amax = 0.037f * float(a);
+            const float scale = intParams(-amax, amax, IntGrid{8, Scheme::Symmetric}).scale;
+            const float inv = 1.0f / scale;
+            std::vector<float> v{amax, -amax};
+            int productDisagrees = 0;
+            for (int k = -127; k < 127; ++k)
+                for (int d = -3; d <= 3; ++d) {
+                    float x = (float(k) + 0.5f) * scale;
+                    for (int j = 0; j < std::abs(d); ++j)
+                        x = std::nextafter(x, d > 0 ? amax : -amax);
+                    if (std::fabs(x) > amax)
+                        continue;
+                    v.push_back(x);
+                    productDisagrees += std::rint(x * inv) != std::rint(x / scale);
+                }
+            // Pad to several 1024-value blocks so that clean blocks surround the risky ones.
+            const std::size_t near = v.size();
+            for (std::size_t i = 0; v.size() < 4096; ++i)
+                v.push_back(float(i % 200) * 0.005f * amax - 0.5f * amax);
+            QVERIFY(productDisagrees > 0);  // the data really exercises the fix-up
+            const Tensor t({1, std::int64_t(v.size())}, v);
+            const QuantResult r = mustQuantize(t, intSpec(8, Scheme::Symmetric, kTensor));
+            QCOMPARE(r.scales[0], scale);
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                const int want = int(std::clamp(std::rint(v[i] / scale), -127.0f, 127.0f));
+                if (r.codes[i] != want)
+                    QFAIL(qPrintable(QStringLiteral("amax %1, value %2 (index %3 of %4 near ties): code %5, want %6")
+                                         .arg(double(amax)).arg(double(v[i]), 0, 'g', 9).arg(i).arg(near)
+                                         .arg(r.codes[i]).arg(want)));
+            }
+        }
+    }
+
     void fullRangeUsesMostNegativeCode()
     {
         const Tensor t({1, 3}, {-10.0f, 0.0f, 7.0f});
