@@ -253,6 +253,28 @@ FiniteRange finiteRange(const float* x, std::int64_t n)
 
 namespace {
 
+// Slot of every value of one block in the interleaved sub-histograms: 4·bin + (i mod 4), with
+// bin = bins for below, bins + 1 for above, bins + 2 for non-finite. Vectorised (min/max and
+// selects only, no branches). kDiff bins x − q, kAbs bins |value|.
+template <bool kDiff, bool kAbs>
+void binIndices(const float* x, const float* q, std::int64_t len, int bins, float flo, float fhi, float inv,
+                std::int32_t* idx)
+{
+    const float fmaxBin = static_cast<float>(bins - 1);
+#pragma omp simd
+    for (std::int64_t i = 0; i < len; ++i) {
+        const float d = kDiff ? x[i] - q[i] : x[i];
+        const float v = kAbs ? std::fabs(d) : d;
+        const bool fin = std::fabs(v) <= FLT_MAX;
+        const float t = std::min(std::max((v - flo) * inv, 0.0f), fmaxBin);
+        std::int32_t k = static_cast<std::int32_t>(t);  // truncation = floor for t ≥ 0
+        k = v < flo ? bins : k;
+        k = v > fhi ? bins + 1 : k;
+        k = fin ? k : bins + 2;
+        idx[i] = 4 * k + static_cast<std::int32_t>(i & 3);
+    }
+}
+
 // Bins values (or x − x̂ when q is given) into h. Four sub-histograms per chunk break the
 // store-to-load dependency on repeated bins.
 Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins, double lo, double hi,
@@ -264,45 +286,37 @@ Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins
     h.hi = hi;
     h.counts.assign(bins, 0);
     const std::int64_t nChunks = (n + kChunk - 1) / kChunk;
-    const int nThreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const int nThreads = omp_in_parallel() ? 1 : std::max(1, std::min<int>(omp_get_max_threads(), int(nChunks)));
     // Per-thread integer counts: integer addition is associative, so the result is exact and
     // independent of the thread count.
     std::vector<std::int64_t> counts(static_cast<std::size_t>(nThreads) * (bins + 3), 0);
     const float flo = static_cast<float>(lo);
     const float fhi = static_cast<float>(hi);
     const float inv = static_cast<float>(double(bins) / (hi - lo));
-    const float fmaxBin = static_cast<float>(bins - 1);
 #pragma omp parallel num_threads(nThreads)
     {
         std::int64_t* mine = counts.data() + std::size_t(omp_get_thread_num()) * (bins + 3);
         std::vector<std::uint32_t> sub(4 * std::size_t(bins + 3));
-        std::vector<std::int32_t> idx(kChunk);
+        // Indices go through a small buffer that stays in L1 between the two passes.
+        constexpr std::int64_t kBlock = 1024;
+        alignas(64) std::int32_t idx[kBlock];
 #pragma omp for schedule(static)
         for (std::int64_t c = 0; c < nChunks; ++c) {
-            const std::int64_t b = c * kChunk, e = std::min(n, b + kChunk), len = e - b;
-            // Pass 1 (vectorised): bin index, with bins = below, bins+1 = above, bins+2 = non-finite.
-#pragma omp simd
-            for (std::int64_t i = 0; i < len; ++i) {
-                const float xv = x[b + i];
-                const float d = q ? xv - q[b + i] : xv;
-                const float v = absolute ? std::fabs(d) : d;
-                const bool fin = std::fabs(v) <= FLT_MAX;
-                const float t = (v - flo) * inv;
-                int k = static_cast<int>(std::clamp(t, 0.0f, fmaxBin));  // truncation = floor for t ≥ 0
-                k = v < flo ? bins : k;
-                k = v > fhi ? bins + 1 : k;
-                idx[i] = fin ? k : bins + 2;
+            const std::int64_t cb = c * kChunk, ce = std::min(n, cb + kChunk);
+            for (std::int64_t b = cb; b < ce; b += kBlock) {
+                const std::int64_t len = std::min(kBlock, ce - b);
+                if (q)
+                    binIndices<true, false>(x + b, q + b, len, bins, flo, fhi, inv, idx);
+                else if (absolute)
+                    binIndices<false, true>(x + b, nullptr, len, bins, flo, fhi, inv, idx);
+                else
+                    binIndices<false, false>(x + b, nullptr, len, bins, flo, fhi, inv, idx);
+                // Neighbouring values land in different sub-histograms, so a run of equal bins
+                // does not serialise on one counter.
+                std::uint32_t* const sp = sub.data();
+                for (std::int64_t i = 0; i < len; ++i)
+                    ++sp[idx[i]];
             }
-            // Pass 2 (scalar scatter into 4 interleaved sub-histograms).
-            std::int64_t i = 0;
-            for (; i + 4 <= len; i += 4) {
-                ++sub[4 * std::size_t(idx[i])];
-                ++sub[4 * std::size_t(idx[i + 1]) + 1];
-                ++sub[4 * std::size_t(idx[i + 2]) + 2];
-                ++sub[4 * std::size_t(idx[i + 3]) + 3];
-            }
-            for (; i < len; ++i)
-                ++sub[4 * std::size_t(idx[i])];
             for (int k = 0; k < bins + 3; ++k) {
                 mine[k] += std::int64_t(sub[4 * k]) + sub[4 * k + 1] + sub[4 * k + 2] + sub[4 * k + 3];
                 sub[4 * k] = sub[4 * k + 1] = sub[4 * k + 2] = sub[4 * k + 3] = 0;
