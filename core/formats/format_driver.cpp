@@ -268,7 +268,7 @@ float chooseSymmetricThreshold(const float* x, std::int64_t n, const RangeMethod
         return t > 0.0f ? t : amax;
     }
     case RangeKind::Mse: {
-        // Same candidate grid as mseClipSearch, on a stride subsample for large segments.
+        // searchClipFactor's grid, as for integer grids, on a stride subsample for large segments.
         constexpr std::int64_t kMaxSamples = 1 << 17;
         std::vector<float> sub;
         const float* xs = x;
@@ -281,22 +281,7 @@ float chooseSymmetricThreshold(const float* x, std::int64_t n, const RangeMethod
             xs = sub.data();
             m = static_cast<std::int64_t>(sub.size());
         }
-        double bestF = 1.0, bestE = err(xs, m, amax, arg);
-        for (int k = 1; k <= 23; ++k) {
-            const double f = std::exp2(-k / 3.0);
-            const double e = err(xs, m, float(f * amax), arg);
-            if (e < bestE)
-                bestE = e, bestF = f;
-        }
-        const double coarse = bestF;
-        for (int j = -7; j <= 7; ++j) {
-            const double f = coarse * std::exp2(j / 24.0);
-            if (j == 0 || f > 1.0)
-                continue;
-            const double e = err(xs, m, float(f * amax), arg);
-            if (e < bestE || (e == bestE && f > bestF))
-                bestE = e, bestF = f;
-        }
+        const double bestF = searchClipFactor([&](double f) { return err(xs, m, float(f * amax), arg); });
         return float(bestF * amax);
     }
     }

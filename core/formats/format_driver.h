@@ -86,8 +86,8 @@ Result<QuantResult> quantizeSegments(const TensorView& x, const QuantSpec& spec,
                                      TaskContext& ctx, const ElementCodec& codec);
 
 /// Clip threshold t > 0 for a symmetric element grid from a range method. MinMax: max|x|;
-/// Percentile: the p-th percentile of |x|; Mse: the candidate of mseClipSearch's grid (coarse
-/// 2^(−k/3), k = 0..23, fine 2^(j/24), j = −7..7 around the best, f ≤ 1) minimising `err(t)`;
+/// Percentile: the p-th percentile of |x|; Mse: the candidate of searchClipFactor's grid
+/// (core/quant/range.h) minimising `err(t)`;
 /// Kl: the KL search on a symmetric 8-bit integer grid (an approximation for non-integer grids).
 /// Returns 0 for an all-zero (or all non-finite) segment.
 float chooseSymmetricThreshold(const float* x, std::int64_t n, const RangeMethod& method, int klBits,

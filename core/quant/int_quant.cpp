@@ -280,10 +280,10 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
             if (pooledKl && !progress.stopRequested())
                 applyPooledKl(x, L, grid, r.ranges, r.scales);
         } else {
-            std::vector<float> work(spec.range.kind == RangeKind::Percentile || spec.range.kind == RangeKind::Mse ||
-                                            spec.range.kind == RangeKind::Kl
-                                        ? segN
-                                        : 0);
+            // Scratch for a sorted copy (percentile) or the finite values of a segment holding
+            // Inf/NaN (MSE, KL); allocated only when needed: zero-filling a tensor-sized buffer
+            // costs more than the MSE search itself.
+            std::vector<float> work(spec.range.kind == RangeKind::Percentile ? segN : 0);
             for (std::int64_t s = 0; s < S && !progress.stopRequested(); ++s) {
                 const float* seg = x.data + L.runBase(s);
                 const FiniteRange fr = finiteRange(seg, segN);

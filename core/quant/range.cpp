@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -46,35 +47,110 @@ constexpr std::int64_t kMseSampleCap = std::int64_t(1) << 17;
 
 } // namespace
 
+namespace {
+
+// Squared-error sum of one block of len ≤ 1024 values on the half-even grid, with the zero point
+// folded into the clamp bounds (clamp(rint(x/s) + z, qmin, qmax) − z = clamp(rint(x/s), qmin − z,
+// qmax − z) exactly, all terms being small integers). 64 independent lanes keep several vector
+// accumulators in flight, so the loop is not bound by the latency of one add chain.
+float blockClipErrorHalfEven(const float* x, std::int64_t len, float inv, float scale, float qlo, float qhi)
+{
+    constexpr int W = 64;
+    float acc[W] = {};
+    std::int64_t i = 0;
+    for (; i + W <= len; i += W)
+        for (int j = 0; j < W; ++j) {
+            const float q = std::min(std::max(__builtin_rintf(x[i + j] * inv), qlo), qhi);
+            const float d = x[i + j] - scale * q;
+            acc[j] += d * d;
+        }
+    for (; i < len; ++i) {
+        const float q = std::min(std::max(__builtin_rintf(x[i] * inv), qlo), qhi);
+        const float d = x[i] - scale * q;
+        acc[0] += d * d;
+    }
+    float s = 0.0f;
+    for (int j = 0; j < W; ++j)
+        s += acc[j];
+    return s;
+}
+
+float blockClipErrorOther(const float* x, std::int64_t len, const IntParams& p, Rounding r)
+{
+    float acc = 0.0f;
+    for (std::int64_t i = 0; i < len; ++i) {
+        const float d = x[i] - dequantizeOne(quantizeOne(x[i], p, r), p);
+        acc += d * d;
+    }
+    return acc;
+}
+
+} // namespace
+
 double intClipError(const float* x, std::int64_t n, float lo, float hi, const IntGrid& grid)
 {
     const IntParams p = intParams(lo, hi, grid);
     // The search multiplies by 1/scale (a division per element would dominate its cost); the
     // final quantization divides, as DESIGN.md's formula says. The two differ only at exact ties.
     const float inv = 1.0f / p.scale;
+    const float qlo = p.qmin - p.zeroPoint, qhi = p.qmax - p.zeroPoint;
+    constexpr std::int64_t kBlock = 1024;
+    const std::int64_t nBlocks = (n + kBlock - 1) / kBlock;
+    auto block = [&](std::int64_t b) -> float {
+        const std::int64_t len = std::min(kBlock, n - b * kBlock);
+        return grid.rounding == Rounding::HalfEven
+                   ? blockClipErrorHalfEven(x + b * kBlock, len, inv, p.scale, qlo, qhi)
+                   : blockClipErrorOther(x + b * kBlock, len, p, grid.rounding);
+    };
     double total = 0.0;
-    for (std::int64_t b = 0; b < n; b += 1024) {
-        const std::int64_t e = std::min(n, b + 1024);
-        float acc = 0.0f;
-        if (grid.rounding == Rounding::HalfEven) {
-#pragma omp simd reduction(+ : acc)
-            for (std::int64_t i = b; i < e; ++i) {
-                const float q = std::clamp(__builtin_rintf(x[i] * inv) + p.zeroPoint, p.qmin, p.qmax);
-                const float d = x[i] - p.scale * (q - p.zeroPoint);
-                acc += d * d;
-            }
-        } else {
-            for (std::int64_t i = b; i < e; ++i) {
-                const float d = x[i] - dequantizeOne(quantizeOne(x[i], p, grid.rounding), p);
-                acc += d * d;
-            }
-        }
-        total += acc;
+    if (nBlocks >= 64 && !omp_in_parallel()) {
+        // Large inputs (the per-tensor search): block sums in parallel, added in block order, so
+        // the total is the same for any thread count.
+        std::vector<float> sums(static_cast<std::size_t>(nBlocks));
+#pragma omp parallel for schedule(static)
+        for (std::int64_t b = 0; b < nBlocks; ++b)
+            sums[b] = block(b);
+        for (float v : sums)
+            total += v;
+    } else {
+        for (std::int64_t b = 0; b < nBlocks; ++b)
+            total += block(b);
     }
     return total;
 }
 
+double searchClipFactor(const std::function<double(double)>& errAt)
+{
+    double bestF = 1.0, bestErr = errAt(1.0);
+    for (int k = 1; k <= 23; ++k) {
+        const double f = std::exp2(-k / 3.0);
+        const double e = errAt(f);
+        if (e < bestErr)
+            bestErr = e, bestF = f;
+        else if (e > kClipSearchStopRatio * bestErr)
+            break;
+    }
+    const double center = bestF;
+    for (int j = 7; j >= -7; --j) {
+        if (j == 0)
+            continue;
+        const double f = center * std::exp2(j / 24.0);
+        if (f > 1.0)
+            continue;
+        const double e = errAt(f);
+        if (e < bestErr || (e == bestErr && f > bestF))
+            bestErr = e, bestF = f;
+    }
+    return bestF;
+}
+
 ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid)
+{
+    const FiniteRange fr = finiteRange(x, n);
+    return mseClipSearch(x, n, fr.lo, fr.hi, grid);
+}
+
+ClipRange mseClipSearch(const float* x, std::int64_t n, float lo, float hi, const IntGrid& grid)
 {
     if (n == 0)
         return {};
@@ -90,12 +166,6 @@ ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid)
         s = sample.data();
         m = kMseSampleCap;
     }
-    float lo = x[0], hi = x[0];
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-    for (std::int64_t i = 0; i < n; ++i) {
-        lo = std::min(lo, x[i]);
-        hi = std::max(hi, x[i]);
-    }
     if (grid.scheme != Scheme::Asymmetric) {
         const float a = std::max(std::fabs(lo), std::fabs(hi));
         lo = -a;
@@ -106,28 +176,8 @@ ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid)
     }
     if (lo == hi)
         return {lo, hi};
-    auto errAt = [&](double f) { return intClipError(s, m, float(f * lo), float(f * hi), grid); };
-    // Coarse: f = 2^(−k/3), k = 0 … 23 (1 down to 0.005, log-spaced so a single huge outlier
-    // cannot hide the right threshold); fine: f_best · 2^(j/24), j = −7 … 7. Ties keep the larger f.
-    double bestF = 1.0, bestErr = errAt(1.0);
-    for (int k = 1; k <= 23; ++k) {
-        const double f = std::exp2(-k / 3.0);
-        const double e = errAt(f);
-        if (e < bestErr)
-            bestErr = e, bestF = f;
-    }
-    const double center = bestF;
-    for (int j = 7; j >= -7; --j) {
-        if (j == 0)
-            continue;
-        const double f = center * std::exp2(j / 24.0);
-        if (f > 1.0)
-            continue;
-        const double e = errAt(f);
-        if (e < bestErr || (e == bestErr && f > bestF))
-            bestErr = e, bestF = f;
-    }
-    return {float(bestF * lo), float(bestF * hi)};
+    const double f = searchClipFactor([&](double f) { return intClipError(s, m, float(f * lo), float(f * hi), grid); });
+    return {float(f * lo), float(f * hi)};
 }
 
 namespace {
@@ -295,7 +345,7 @@ ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, con
             m = copyFinite(x, n, work);
             v = work;
         }
-        return mseClipSearch(v, m, grid);
+        return v == x ? mseClipSearch(v, m, fr.lo, fr.hi, grid) : mseClipSearch(v, m, grid);
     }
     case RangeKind::Kl: {
         const float* v = x;

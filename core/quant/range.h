@@ -36,13 +36,26 @@ ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, con
 /// Squared-error sum of quantizing x[0..n) on `grid` with clip range [lo, hi] (DESIGN.md formulas).
 double intClipError(const float* x, std::int64_t n, float lo, float hi, const IntGrid& grid);
 
-/// MSE-optimal clip search. Candidates shrink the min-max range by a factor f:
-///   symmetric: [−f·amax, f·amax]; asymmetric: [f·min, f·max] (min ≤ 0 ≤ max after widening).
-/// Grid: coarse f = 2^(−k/3) for k = 0 … 23 (1 down to 0.005, log-spaced so one huge outlier cannot
-/// hide the right threshold), then fine f_best · 2^(j/24) for j = −7 … 7 (f ≤ 1); the f with the
-/// smallest exact squared error wins (ties: larger f).
+/// The clip-factor search behind every Mse range method (integer grids here, float and
+/// power-of-two element grids in core/formats): errAt(f) is the squared error with the min-max
+/// range shrunk by the factor f ∈ (0, 1]. Grid: coarse f = 2^(−k/3) for k = 0 … 23 (1 down to
+/// 0.005, log-spaced so one huge outlier cannot hide the right threshold), walked from k = 0 and
+/// stopped at the first candidate whose error exceeds kClipSearchStopRatio × the best so far;
+/// then fine f_best · 2^(j/24) for j = −7 … 7 (f ≤ 1). The smallest error wins (ties: larger f).
+/// Why the stop is safe: past the optimum the clipping error dominates and only grows as f
+/// shrinks, while the rounding error can fall by at most what it was at the best candidate; an
+/// error 4× the best is far into that regime, so no smaller f can win.
+double searchClipFactor(const std::function<double(double)>& errAt);
+inline constexpr double kClipSearchStopRatio = 4.0;
+
+/// MSE-optimal clip search on an integer grid, with searchClipFactor's grid. Candidates shrink the
+/// min-max range by f: symmetric: [−f·amax, f·amax]; asymmetric: [f·min, f·max] (min ≤ 0 ≤ max
+/// after widening); each is scored by its exact squared error (intClipError).
 /// Segments over 2^17 elements are searched on a deterministic stride subsample of 2^17 values.
+/// x must be finite.
 ClipRange mseClipSearch(const float* x, std::int64_t n, const IntGrid& grid);
+/// The same with the min and max of x already known (saves a pass).
+ClipRange mseClipSearch(const float* x, std::int64_t n, float lo, float hi, const IntGrid& grid);
 
 /// KL-entropy clipping (TensorRT's calibration search), as a clipping ratio f ∈ (0, 1] of the
 /// min-max range: the clip range is [f·min, f·max] for asymmetric grids and ±f·amax for symmetric

@@ -257,12 +257,13 @@ namespace {
 // bin = bins for below, bins + 1 for above, bins + 2 for non-finite. Vectorised (min/max and
 // selects only, no branches). kDiff bins x − q, kAbs bins |value|.
 template <bool kDiff, bool kAbs>
-void binIndices(const float* x, const float* q, std::int64_t len, int bins, float flo, float fhi, float inv,
+void binIndices(const float* x, const float* q, int len, int bins, float flo, float fhi, float inv,
                 std::int32_t* idx)
 {
     const float fmaxBin = static_cast<float>(bins - 1);
+    // A 32-bit counter: a 64-bit one makes the (i mod 4) term a 64-bit vector lane computation.
 #pragma omp simd
-    for (std::int64_t i = 0; i < len; ++i) {
+    for (int i = 0; i < len; ++i) {
         const float d = kDiff ? x[i] - q[i] : x[i];
         const float v = kAbs ? std::fabs(d) : d;
         const bool fin = std::fabs(v) <= FLT_MAX;
@@ -271,7 +272,7 @@ void binIndices(const float* x, const float* q, std::int64_t len, int bins, floa
         k = v < flo ? bins : k;
         k = v > fhi ? bins + 1 : k;
         k = fin ? k : bins + 2;
-        idx[i] = 4 * k + static_cast<std::int32_t>(i & 3);
+        idx[i] = 4 * k + (i & 3);
     }
 }
 
@@ -300,11 +301,22 @@ Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins
         // Indices go through a small buffer that stays in L1 between the two passes.
         constexpr std::int64_t kBlock = 1024;
         alignas(64) std::int32_t idx[kBlock];
+        // Each sub-slot receives at most a quarter of the values binned since the last flush, so
+        // 32-bit counters are safe for 2^33 values; flushing once per thread keeps the 8 K-slot
+        // fold out of the loop.
+        std::int64_t sinceFlush = 0;
+        auto flush = [&] {
+            for (int k = 0; k < bins + 3; ++k) {
+                mine[k] += std::int64_t(sub[4 * k]) + sub[4 * k + 1] + sub[4 * k + 2] + sub[4 * k + 3];
+                sub[4 * k] = sub[4 * k + 1] = sub[4 * k + 2] = sub[4 * k + 3] = 0;
+            }
+            sinceFlush = 0;
+        };
 #pragma omp for schedule(static)
         for (std::int64_t c = 0; c < nChunks; ++c) {
             const std::int64_t cb = c * kChunk, ce = std::min(n, cb + kChunk);
             for (std::int64_t b = cb; b < ce; b += kBlock) {
-                const std::int64_t len = std::min(kBlock, ce - b);
+                const int len = static_cast<int>(std::min(kBlock, ce - b));
                 if (q)
                     binIndices<true, false>(x + b, q + b, len, bins, flo, fhi, inv, idx);
                 else if (absolute)
@@ -314,14 +326,28 @@ Histogram histogramImpl(const float* x, const float* q, std::int64_t n, int bins
                 // Neighbouring values land in different sub-histograms, so a run of equal bins
                 // does not serialise on one counter.
                 std::uint32_t* const sp = sub.data();
-                for (std::int64_t i = 0; i < len; ++i)
+                // The scalar increments leave the memory system idle; fetching two blocks ahead
+                // keeps the input streaming while they run (the hardware prefetcher alone stalls).
+                const float* ahead = x + b + 2 * kBlock;
+                const bool prefetch = b + 3 * kBlock <= n;
+                int i = 0;
+                for (; i + 16 <= len; i += 16) {
+                    if (prefetch) {
+                        __builtin_prefetch(ahead + i);
+                        if (q)
+                            __builtin_prefetch(q + b + 2 * kBlock + i);
+                    }
+                    for (int j = 0; j < 16; ++j)
+                        ++sp[idx[i + j]];
+                }
+                for (; i < len; ++i)
                     ++sp[idx[i]];
             }
-            for (int k = 0; k < bins + 3; ++k) {
-                mine[k] += std::int64_t(sub[4 * k]) + sub[4 * k + 1] + sub[4 * k + 2] + sub[4 * k + 3];
-                sub[4 * k] = sub[4 * k + 1] = sub[4 * k + 2] = sub[4 * k + 3] = 0;
-            }
+            sinceFlush += ce - cb;
+            if (sinceFlush >= (std::int64_t(1) << 32))
+                flush();
         }
+        flush();
     }
     for (int t = 0; t < nThreads; ++t) {
         const std::int64_t* c = counts.data() + std::size_t(t) * (bins + 3);
