@@ -40,9 +40,11 @@ void resetToDefault(QuantPlan& plan, const TensorInfo& info)
 {
     plan.clearSpec(info.name);
     std::erase(plan.skip, globEscape(info.name));
-    if (!plan.matchedByPattern(info.name))
+    const bool oneD = info.logicalShape.size() < 2;
+    // A 1-D tensor's default is "kept as stored", which a skip pattern already gives it.
+    if (!plan.matchedByPattern(info.name) && (oneD || !plan.skippedByPattern(info.name)))
         return;
-    if (info.logicalShape.size() < 2)
+    if (oneD)
         plan.skipTensor(info.name);
     else
         plan.setSpec(info.name, defaultSpecFor(plan, info));

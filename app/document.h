@@ -28,8 +28,9 @@ struct ResolvedSpec {
 ResolvedSpec resolveSpec(const QuantPlan& plan, const TensorInfo& info);
 
 /// Gives a tensor the treatment it gets with no override: drops its exact override and exact skip
-/// and, when a glob or regex override would still match it, pins what the default gives this tensor
-/// (the default spec with its channel axis, or kept as stored for a 1-D tensor) by name.
+/// and, when a glob or regex override or a skip pattern would still apply to it, pins what the
+/// default gives this tensor (the default spec with its channel axis, or kept as stored for a 1-D
+/// tensor) by name; the patterns stay for the other tensors they match.
 void resetToDefault(QuantPlan& plan, const TensorInfo& info);
 
 class Document : public QObject {

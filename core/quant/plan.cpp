@@ -99,13 +99,17 @@ Result<void> validatePattern(PatternKind kind, const std::string& pattern)
 
 std::optional<QuantSpec> QuantPlan::specFor(const std::string& tensorName) const
 {
-    for (const auto& s : skip)
-        if (globMatch(s, tensorName))
-            return std::nullopt;
     const QuantSpec* spec = &defaultSpec;
+    bool named = false;
     for (const auto& o : overrides)
-        if (patternMatches(o.kind, o.pattern, tensorName))
+        if (patternMatches(o.kind, o.pattern, tensorName)) {
             spec = &o.spec;
+            named = named || o.kind == PatternKind::Exact;
+        }
+    if (!named)
+        for (const auto& s : skip)
+            if (globMatch(s, tensorName))
+                return std::nullopt;
     return *spec;
 }
 
@@ -126,6 +130,13 @@ bool QuantPlan::matchedByPattern(const std::string& tensorName) const
     return std::any_of(overrides.begin(), overrides.end(), [&](const PlanOverride& o) {
         return o.kind != PatternKind::Exact && patternMatches(o.kind, o.pattern, tensorName);
     });
+}
+
+bool QuantPlan::skippedByPattern(const std::string& tensorName) const
+{
+    const std::string own = globEscape(tensorName);
+    return std::any_of(skip.begin(), skip.end(),
+                       [&](const std::string& s) { return s != own && globMatch(s, tensorName); });
 }
 
 void QuantPlan::skipTensor(const std::string& tensorName)

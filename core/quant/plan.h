@@ -28,7 +28,10 @@ struct QuantPlan {
 
     bool operator==(const QuantPlan&) const = default;
 
-    /// The spec for a tensor, or nullopt if it is skipped.
+    /// The spec for a tensor, or nullopt if it is skipped. Precedence: the last matching override
+    /// (exact, glob or regex) gives the spec; a skip pattern keeps the tensor as stored unless an
+    /// exact-name override names it (a rule written for one tensor beats a pattern for many, so
+    /// editing or resetting a tensor always takes effect).
     std::optional<QuantSpec> specFor(const std::string& tensorName) const;
     /// Sets an exact-name override for one tensor (replacing an earlier exact override of it) and
     /// lifts an exact skip of it (skipTensor), so an edit always takes effect.
@@ -37,6 +40,8 @@ struct QuantPlan {
     void clearSpec(const std::string& tensorName);
     /// True when a glob or regex override matches the tensor (exact overrides do not count).
     bool matchedByPattern(const std::string& tensorName) const;
+    /// True when a skip pattern other than the tensor's own exact skip matches it.
+    bool skippedByPattern(const std::string& tensorName) const;
     /// Keeps one tensor as stored: removes its exact override and adds the skip pattern
     /// globEscape(tensorName) (once).
     void skipTensor(const std::string& tensorName);

@@ -245,10 +245,45 @@ private slots:
         QuantSpec own = plan.defaultSpec;
         plan.setSpec(info.name, own);
         QCOMPARE(resolveSpec(plan, info).spec->granularity.axis, 0);
-        // Skips.
+        // Skips: a skip pattern gives way to an exact-name override only.
         plan.skip.push_back("dense/*");
+        QVERIFY(resolveSpec(plan, info).spec.has_value());
+        plan.clearSpec(info.name);
         QVERIFY(!resolveSpec(plan, info).spec.has_value());
         QVERIFY(resolveSpec(plan, info).skipped);
+        plan.overrides.push_back(PlanOverride{PatternKind::Glob, "dense/*", own});
+        QVERIFY(resolveSpec(plan, info).skipped);
+
+        // Reset to default under patterns: the patterns stay, the tensor gets the default by name.
+        plan.overrides.clear();
+        plan.defaultSpec.bits = 4;
+        QuantSpec six = plan.defaultSpec;
+        six.bits = 6;
+        plan.setSpec(info.name, six);
+        resetToDefault(plan, info);  // skipped by "dense/*": the default spec is pinned by name
+        QCOMPARE(plan.skip, std::vector<std::string>{"dense/*"});
+        ResolvedSpec after = resolveSpec(plan, info);
+        QVERIFY(after.spec.has_value());
+        QCOMPARE(after.spec->bits, 4);
+        QCOMPARE(after.spec->granularity.axis, 1);
+        plan.skip.clear();
+        plan.overrides.push_back(PlanOverride{PatternKind::Glob, "dense/*", six});
+        resetToDefault(plan, info);  // a glob override: the same
+        QCOMPARE(resolveSpec(plan, info).spec->bits, 4);
+        QCOMPARE(int(plan.overrides.size()), 2);
+        plan.overrides.erase(plan.overrides.begin());  // drop the glob: nothing left to pin against
+        resetToDefault(plan, info);
+        QVERIFY(plan.overrides.empty());
+        QCOMPARE(resolveSpec(plan, info).spec->bits, 4);
+        // A 1-D tensor under a skip pattern is already kept as stored: reset adds nothing.
+        TensorInfo bias = info;
+        bias.name = "dense/bias:0";
+        bias.logicalShape = {10};
+        plan.skip = {"dense/*"};
+        plan.skipTensor(bias.name);
+        resetToDefault(plan, bias);
+        QCOMPARE(plan.skip, std::vector<std::string>{"dense/*"});
+        QVERIFY(resolveSpec(plan, bias).skipped);
     }
 
     void channelTable()

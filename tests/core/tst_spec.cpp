@@ -123,6 +123,15 @@ private Q_SLOTS:
         QCOMPARE(plan.specFor("model.layers.5.mlp.up_proj.weight")->bits, 8);
         QCOMPARE(plan.specFor("model.layers.1.mlp.up_proj.weight")->bits, 6);
         QVERIFY(!plan.specFor("model.layers.1.input_layernorm.weight"));
+        // An exact-name override beats a skip pattern; a glob override does not.
+        QVERIFY(plan.skippedByPattern("model.layers.1.input_layernorm.weight"));
+        plan.overrides.push_back(PlanOverride{PatternKind::Glob, "*layernorm*", six});
+        QVERIFY(!plan.specFor("model.layers.1.input_layernorm.weight"));
+        plan.setSpec("model.layers.1.input_layernorm.weight", eight);
+        QCOMPARE(plan.specFor("model.layers.1.input_layernorm.weight")->bits, 8);
+        plan.clearSpec("model.layers.1.input_layernorm.weight");
+        QVERIFY(!plan.specFor("model.layers.1.input_layernorm.weight"));
+        plan.overrides.pop_back();
         plan.setSpec("model.layers.5.mlp.up_proj.weight", six);
         QCOMPARE(plan.specFor("model.layers.5.mlp.up_proj.weight")->bits, 6);
         plan.clearSpec("model.layers.5.mlp.up_proj.weight");
@@ -134,6 +143,7 @@ private Q_SLOTS:
         // An exact skip keeps one tensor as stored; a later edit of it lifts the skip.
         plan.skipTensor("odd*name[1]");
         QVERIFY(!plan.specFor("odd*name[1]"));
+        QVERIFY(!plan.skippedByPattern("odd*name[1]"));  // its own exact skip does not count
         QVERIFY(plan.specFor("odd-name[1]").has_value());  // the escaped '*' matches only itself
         plan.skipTensor("odd*name[1]");
         QCOMPARE(std::count(plan.skip.begin(), plan.skip.end(), globEscape("odd*name[1]")), 1);
