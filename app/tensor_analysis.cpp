@@ -10,6 +10,8 @@
 #include <cfloat>
 #include <cmath>
 #include <limits>
+#include <mutex>
+#include <vector>
 
 namespace ql {
 
@@ -17,6 +19,49 @@ namespace {
 bool isFinite(float v)
 {
     return std::fabs(v) <= FLT_MAX;
+}
+
+// Results of recent analyses, kept so the next analysis can reuse their tensor-sized buffers
+// (QuantOptions::recycle) once the views have let go of them. A result is idle when the pool
+// holds the only reference; nothing else can then copy it, so the check cannot race.
+class ResultPool {
+public:
+    std::shared_ptr<QuantResult> takeIdle(std::size_t n)
+    {
+        std::lock_guard lock(m_mutex);
+        auto best = m_held.end();
+        for (auto it = m_held.begin(); it != m_held.end(); ++it)
+            if (it->use_count() == 1 && (best == m_held.end() || (*it)->dequant.size() == n))
+                best = it;
+        if (best == m_held.end())
+            return nullptr;
+        auto r = std::move(*best);
+        m_held.erase(best);
+        return r;
+    }
+
+    void keep(const std::shared_ptr<QuantResult>& r)
+    {
+        std::lock_guard lock(m_mutex);
+        m_held.push_back(r);
+        // The views hold the current result and the compare slots their own; two spare results
+        // cover an edit while the previous one is still drawn.
+        while (m_held.size() > kKeep) {
+            auto idle = std::find_if(m_held.begin(), m_held.end(), [](const auto& p) { return p.use_count() == 1; });
+            m_held.erase(idle != m_held.end() ? idle : m_held.begin());
+        }
+    }
+
+private:
+    static constexpr std::size_t kKeep = 3;
+    std::mutex m_mutex;
+    std::vector<std::shared_ptr<QuantResult>> m_held;
+};
+
+ResultPool& resultPool()
+{
+    static ResultPool pool;
+    return pool;
 }
 } // namespace
 
@@ -225,10 +270,14 @@ Result<TensorAnalysis> analyzeTensor(const std::shared_ptr<const Tensor>& tensor
     qo.histogramBins = options.histogramBins;
     qo.keepCodes = true;
     qo.keepDequant = true;
+    const std::shared_ptr<QuantResult> spare = resultPool().takeIdle(static_cast<std::size_t>(tensor->numel()));
+    qo.recycle = spare.get();
     Result<QuantResult> r = quantize(tensor->view(), spec, qo, ctx);
     if (!r)
         return std::move(r).error();
     auto result = std::make_shared<QuantResult>(std::move(*r));
+    if (tensor->numel() >= (std::int64_t(1) << 20))
+        resultPool().keep(result);
     a.result = result;
     const QString title = QString::fromStdString(name + "  ·  " + specShortName(spec));
     a.distribution = makeDistribution(*result, title);

@@ -75,9 +75,7 @@ Result<QuantResult> quantizeRows(const TensorView& x, const QuantSpec& spec, con
     L.runLength = B;
 
     r.blocks.resize(static_cast<std::size_t>(nBlocks * bytes));
-    r.dequant.resize(static_cast<std::size_t>(n));
-    if (opt.keepCodes && codec.blockCodes)
-        r.codes.resize(static_cast<std::size_t>(n));
+    sizeOutputBuffers(r, opt, static_cast<std::size_t>(n), true, opt.keepCodes && codec.blockCodes);
     if (codec.blockScale)
         r.scales.resize(static_cast<std::size_t>(nBlocks));
     const float ts = codec.tensorScaleOf ? codec.tensorScaleOf(x.data, n) : 1.0f;
@@ -148,9 +146,7 @@ Result<QuantResult> quantizeSegments(const TensorView& x, const QuantSpec& spec,
     r.spec = spec;
     r.shape = x.shape;
     r.layout = L;
-    r.dequant.resize(static_cast<std::size_t>(n));
-    if (opt.keepCodes)
-        r.codes.resize(static_cast<std::size_t>(n));
+    sizeOutputBuffers(r, opt, static_cast<std::size_t>(n), true, opt.keepCodes);
     std::vector<SegmentFit> fits(static_cast<std::size_t>(S));
     ProgressTracker progress(ctx, 2 * n);
 

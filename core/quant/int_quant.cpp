@@ -231,10 +231,7 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
     r.ranges.assign(S, ClipRange{});
     std::vector<float> zps(S, 0.0f);
     const bool needX = opt.keepDequant || opt.histogramBins > 0;
-    if (needX)
-        r.dequant.resize(n);
-    if (opt.keepCodes)
-        r.codes.resize(n);
+    sizeOutputBuffers(r, opt, std::size_t(n), needX, opt.keepCodes);
 
     // Work items: whole segments when they fit a piece (grouped into chunks of ~kPiece elements),
     // else pieces of one contiguous segment.

@@ -91,4 +91,20 @@ double bitsPerWeight(const QuantSpec& spec, const Shape& shape)
     return formatTraits(spec.format).bitsPerWeight(spec, shape);
 }
 
+void sizeOutputBuffers(QuantResult& r, const QuantOptions& opt, std::size_t n, bool dequant, bool codes)
+{
+    if (opt.recycle && opt.recycle != &r) {
+        if (dequant)
+            r.dequant.swap(opt.recycle->dequant);
+        if (codes)
+            r.codes.swap(opt.recycle->codes);
+    }
+    // resize keeps a recycled buffer of the same size as it is (no fill) and shrinks without
+    // reallocating.
+    if (dequant)
+        r.dequant.resize(n);
+    if (codes)
+        r.codes.resize(n);
+}
+
 } // namespace ql

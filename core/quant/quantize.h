@@ -16,6 +16,8 @@
 
 namespace ql {
 
+struct QuantResult;
+
 /// What a caller wants back besides the metrics.
 struct QuantOptions {
     bool keepDequant = true;  ///< fill QuantResult::dequant (x̂)
@@ -26,6 +28,12 @@ struct QuantOptions {
     /// Optional importance weight per element of a row (llama.cpp imatrix: one weight per input
     /// column, i.e. per index along the last axis). Empty = unweighted.
     std::vector<float> importance;
+    /// Optional: an earlier result that nothing else uses any more. Its x̂, code and block buffers
+    /// move into the new result instead of fresh allocations, and with the same element count
+    /// they are not refilled: a fresh tensor-sized buffer costs a page fault per 4 KiB plus a zero
+    /// fill, several times the quantization itself (the explorer re-quantizes on every edit).
+    /// Every element is overwritten, so stale values never show.
+    QuantResult* recycle = nullptr;
 };
 
 /// Everything a quantization produces. Per-segment arrays follow SegmentLayout's segment order.
@@ -49,6 +57,10 @@ struct QuantResult {
 
 /// Validates `spec` against the shape (generic checks, then the format's own), without data.
 Result<void> validateSpec(const QuantSpec& spec, const Shape& shape);
+
+/// Sizes r's x̂ and code buffers to n elements (only those asked for), taking over the buffers of
+/// opt.recycle where given. Used by every quantizer.
+void sizeOutputBuffers(QuantResult& r, const QuantOptions& opt, std::size_t n, bool dequant, bool codes);
 
 /// Quantizes x under spec. Validates first (InvalidSpec errors name the problem); NaN/Inf inputs are
 /// excluded from ranges and metrics, counted, reported in warnings, and pass through to x̂ unchanged.

@@ -333,6 +333,38 @@ private Q_SLOTS:
         QCOMPARE(a.histErr.counts, b.histErr.counts);
     }
 
+    // Recycled buffers (QuantOptions::recycle) hold stale values; every element must be rewritten,
+    // whatever the format, granularity and earlier size, and the old result gives its buffers up.
+    void recycledBuffersGiveTheSameResult()
+    {
+        Tensor t = randomTensor({96, 256}, Distribution::StudentT3, 5);
+        t.data[17] = std::numeric_limits<float>::quiet_NaN();
+        t.data[999] = std::numeric_limits<float>::infinity();
+        for (const char* fmt : {"int", "fp8_e4m3", "nf4", "q4_0"}) {
+            QuantSpec s = intSpec(4, Scheme::Symmetric, group(64), RangeMethod{RangeKind::MinMax});
+            s.format = *formatFromName(fmt);
+            if (s.format == Format::F8E4M3)
+                s.granularity = channel(0);
+            QuantOptions o;
+            o.histogramBins = 64;
+            const auto fresh = mustQuantize(t, s, o);
+            for (std::size_t oldSize : {std::size_t(t.numel()), std::size_t(t.numel()) + 5000, std::size_t(100)}) {
+                QuantResult old;
+                old.dequant.assign(oldSize, 12345.0f);
+                old.codes.assign(oldSize, 77);
+                o.recycle = &old;
+                const auto again = mustQuantize(t, s, o);
+                QVERIFY2(std::memcmp(again.dequant.data(), fresh.dequant.data(), fresh.dequant.size() * 4) == 0, fmt);
+                QCOMPARE(again.dequant.size(), fresh.dequant.size());
+                QCOMPARE(again.codes, fresh.codes);
+                QCOMPARE(again.histErr.counts, fresh.histErr.counts);
+                QCOMPARE(again.metrics.sumErr2, fresh.metrics.sumErr2);
+                if (oldSize == std::size_t(t.numel()))
+                    QVERIFY2(old.dequant.size() != oldSize || old.dequant.empty(), fmt);  // taken over, not copied
+            }
+        }
+    }
+
     void nonFiniteExcludedAndCounted()
     {
         Tensor t = randomTensor({8, 64}, Distribution::Normal, 8);
