@@ -123,10 +123,11 @@ void TradeoffView::rebuildNow()
         p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     p->legend->setVisible(!m_data.points.empty());
     // SQNR rises from bottom left to top right; accuracy saturates along the top, leaving the
-    // bottom right empty; the layer-output error falls to the bottom right, leaving the top right.
-    // The legend goes where the points are not.
+    // bottom right empty; the layer-output error falls from top left to bottom right, and the
+    // formats that stay poor at high bits (codebooks, pow2) fill the top right, so the bottom left
+    // is the free corner. The legend goes where the points are not.
     p->axisRect()->insetLayout()->setInsetAlignment(0, acc     ? Qt::AlignRight | Qt::AlignBottom
-                                                       : layer ? Qt::AlignRight | Qt::AlignTop
+                                                       : layer ? Qt::AlignLeft | Qt::AlignBottom
                                                                : Qt::AlignLeft | Qt::AlignTop);
     // Values a log axis cannot show (an exact 0 % error) are left out like unknown ones.
     auto yOf = [shown, layer](const TradeoffPoint& t) {

@@ -152,11 +152,11 @@ Result<std::optional<SweptTensor>> readSwept(const Model& model, std::size_t ten
 
 /// One spec on a swept tensor; nullopt when the spec does not apply to it.
 Result<std::optional<ModelSweepPart>> measureSwept(const SweptTensor& s, const TensorInfo& info, const SweepSpec& spec,
-                                                   TaskContext& ctx)
+                                                   TaskContext& ctx, const AnalysisCalibration& calibration)
 {
     QuantOptions qo;
     qo.keepCodes = false;
-    qo.keepDequant = false;
+    qo.keepDequant = calibration.applies();  // x̂ only feeds the layer-output error
     TaskContext inner;  // the caller reports progress; inner work only checks cancellation
     inner.isCancelled = ctx.isCancelled;
     Result<QuantResult> r = quantize(s.x.view(), spec.spec, qo, inner);
@@ -165,17 +165,23 @@ Result<std::optional<ModelSweepPart>> measureSwept(const SweptTensor& s, const T
             return std::move(r).error();
         return std::optional<ModelSweepPart>();
     }
-    return std::optional<ModelSweepPart>(ModelSweepPart{spec.family, spec.label, spec.spec, r->metrics.sumX2 * s.weight,
-                                                        r->metrics.sumErr2 * s.weight,
-                                                        bitsPerWeight(spec.spec, info.logicalShape), double(info.numel)});
+    ModelSweepPart part{spec.family, spec.label, spec.spec, r->metrics.sumX2 * s.weight, r->metrics.sumErr2 * s.weight,
+                        bitsPerWeight(spec.spec, info.logicalShape), double(info.numel)};
+    if (qo.keepDequant)
+        part.layerError = layerErrorOf(*calibration.set, calibration.tensorIndex, s.x.view(), r->dequant);
+    return std::optional<ModelSweepPart>(std::move(part));
 }
 } // namespace
 
 Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::size_t tensorIndex,
                                                      const Granularity& intGranularity,
-                                                     std::int64_t perTensorElements, TaskContext& ctx)
+                                                     std::int64_t perTensorElements, TaskContext& ctx,
+                                                     const CalibrationPtr& calibration)
 {
     std::vector<ModelSweepPart> out;
+    AnalysisCalibration calib{calibration, tensorIndex};
+    if (!calib.applies())
+        calib = {};
     Result<std::optional<SweptTensor>> s = readSwept(model, tensorIndex, perTensorElements, ctx);
     if (!s)
         return std::move(s).error();
@@ -187,7 +193,7 @@ Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::si
         if (ctx.cancelled())
             return makeError(ErrorCode::Cancelled, "cancelled");
         ctx.progress(static_cast<std::int64_t>(i), static_cast<std::int64_t>(specs.size()));
-        Result<std::optional<ModelSweepPart>> part = measureSwept(**s, info, specs[i], ctx);
+        Result<std::optional<ModelSweepPart>> part = measureSwept(**s, info, specs[i], ctx, calib);
         if (!part)
             return std::move(part).error();
         if (*part)
@@ -198,8 +204,11 @@ Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::si
 
 Result<ModelSweepPart> measurePlanTensor(const Model& model, std::size_t tensorIndex,
                                          const std::optional<QuantSpec>& spec, std::int64_t perTensorElements,
-                                         TaskContext& ctx)
+                                         TaskContext& ctx, const CalibrationPtr& calibration)
 {
+    AnalysisCalibration calib{calibration, tensorIndex};
+    if (!calib.applies())
+        calib = {};
     Result<std::optional<SweptTensor>> s = readSwept(model, tensorIndex, perTensorElements, ctx);
     if (!s)
         return std::move(s).error();
@@ -213,11 +222,14 @@ Result<ModelSweepPart> measurePlanTensor(const Model& model, std::size_t tensorI
         for (float v : (*s)->x.data)
             if (std::isfinite(v))
                 sumX2 += double(v) * double(v);
-        return ModelSweepPart{QString(), QString(), defaultSpec(Format::F32), sumX2 * (*s)->weight, 0.0,
-                              info.storedBitsPerWeight, double(info.numel)};
+        ModelSweepPart kept{QString(), QString(), defaultSpec(Format::F32), sumX2 * (*s)->weight, 0.0,
+                            info.storedBitsPerWeight, double(info.numel)};
+        if (calib.set)
+            kept.layerError = 0.0;  // the layer computes with its own weights
+        return kept;
     }
     const SweepSpec sweepSpec{QString(), QString::fromStdString(specShortName(*spec)), *spec};
-    Result<std::optional<ModelSweepPart>> part = measureSwept(**s, info, sweepSpec, ctx);
+    Result<std::optional<ModelSweepPart>> part = measureSwept(**s, info, sweepSpec, ctx, calib);
     if (!part)
         return std::move(part).error();
     if (!*part)
@@ -231,6 +243,10 @@ void PooledPoint::add(const std::string& tensorName, const ModelSweepPart& part,
     sumErr2 += part.sumErr2;
     bits += part.bitsPerWeight * part.numel;
     numel += part.numel;
+    if (!std::isnan(part.layerError)) {
+        layerErrorSum += part.layerError;
+        ++layers;
+    }
     if (quantized)
         tensors.push_back(PlanOverride{PatternKind::Exact, tensorName, part.spec});
 }
@@ -243,6 +259,8 @@ TradeoffPoint PooledPoint::point(const QString& family, const QString& label) co
     p.bitsPerWeight = numel > 0 ? bits / numel : 0.0;
     p.sqnrDb = sumErr2 > 0 ? 10.0 * std::log10(sumX2 / sumErr2) : std::numeric_limits<double>::infinity();
     p.mse = numel > 0 ? sumErr2 / numel : 0.0;
+    if (layers > 0)
+        p.layerError = layerErrorSum / layers;
     return p;
 }
 
@@ -271,10 +289,15 @@ void ModelSweep::add(const std::string& tensorName, const std::vector<ModelSweep
 TradeoffData ModelSweep::data() const
 {
     TradeoffData d;
-    for (const Point& a : m_points)
+    int layers = 0;
+    for (const Point& a : m_points) {
         d.points.push_back(a.pooled.point(a.family, a.label));
+        layers = std::max(layers, a.pooled.layers);
+    }
     d.pareto = paretoFront(d.points);
     d.title = QStringLiteral("whole model (rank ≥ 2 tensors, ≤ %1 values each)").arg(m_perTensor);
+    if (layers > 0)
+        d.title += QStringLiteral(" · layer-output error: mean over %1 calibrated layers").arg(layers);
     return d;
 }
 

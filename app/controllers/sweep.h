@@ -12,6 +12,7 @@
 
 #include <QString>
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <vector>
@@ -45,6 +46,9 @@ struct ModelSweepPart {
     double sumErr2 = 0.0;
     double bitsPerWeight = 0.0;   ///< of the whole tensor's shape
     double numel = 0.0;
+    /// Layer-output error of the tensor's layer on the calibration set (same row subsample as the
+    /// sums); NaN when no set is bound or it has no layer for the tensor.
+    double layerError = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Whether the whole-model sweep measures a tensor: decodable and of rank ≥ 2.
@@ -52,22 +56,28 @@ bool inModelSweep(const TensorInfo& info);
 
 /// The whole-model sweep on one tensor (subsampled to ≤ perTensorElements): every spec of
 /// sweepSpecs(its shape) that applies. Empty for a tensor outside the sweep or unreadable.
+/// With a calibration set that has a layer for the tensor, each part gets its layer-output error.
 /// Cancellable. The model sweep runs one of these per task so it never holds the runner for long.
 Result<std::vector<ModelSweepPart>> sweepModelTensor(const Model& model, std::size_t tensorIndex,
                                                      const Granularity& intGranularity,
-                                                     std::int64_t perTensorElements, TaskContext& ctx);
+                                                     std::int64_t perTensorElements, TaskContext& ctx,
+                                                     const CalibrationPtr& calibration = {});
 
 /// One tensor of the whole model measured as the sweep measures it (same subsample, sums scaled to
 /// the whole tensor) under the spec a plan gives it; nullopt: kept as stored (no error, its stored
 /// bits per weight). For the current plan's point in the whole-model chart. Cancellable.
 Result<ModelSweepPart> measurePlanTensor(const Model& model, std::size_t tensorIndex,
                                          const std::optional<QuantSpec>& spec, std::int64_t perTensorElements,
-                                         TaskContext& ctx);
+                                         TaskContext& ctx, const CalibrationPtr& calibration = {});
 
 /// Tensors of one spec choice (a sweep point, or the current plan) pooled: SQNR from the summed
-/// signal and error, bits per weight weighted by size.
+/// signal and error, bits per weight weighted by size, and the layer-output error as the mean over
+/// the layers the calibration set measured (each layer counts once: activation scales differ too
+/// much between layers for a pooled ratio to mean anything).
 struct PooledPoint {
     double sumX2 = 0.0, sumErr2 = 0.0, bits = 0.0, numel = 0.0;
+    double layerErrorSum = 0.0;
+    int layers = 0;  ///< tensors with a layer-output error
     std::vector<PlanOverride> tensors;  ///< each pooled tensor with its spec (kept-as-stored ones are absent)
 
     /// Adds a tensor; `quantized` false: it is kept as stored, so the plan has no override for it.

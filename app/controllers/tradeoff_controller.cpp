@@ -31,10 +31,7 @@ TradeoffController::TradeoffController(Document* doc, TensorController* tensors,
             start();
     });
     // A set that feeds the current tensor adds the layer-output error to its points.
-    connect(doc, &Document::calibrationChanged, this, [this] {
-        if (m_scope == Scope::Tensor)
-            invalidate();
-    });
+    connect(doc, &Document::calibrationChanged, this, [this] { invalidate(); });
     // A plan edit moves the current plan's point; the sweep's points stay. Debounced: a burst of
     // edits measures once.
     connect(doc, &Document::planChanged, this, [this] {
@@ -216,9 +213,10 @@ void TradeoffController::stepModel()
     const std::size_t ti = m_nextTensor;
     const Granularity g = m_granularity;
     const std::int64_t cap = m_modelElements;
+    const CalibrationPtr calib = m_doc->calibration();
     using PartsResult = Result<std::vector<ModelSweepPart>>;
     startPiece<PartsResult>(
-        [model, ti, g, cap](TaskContext& ctx) { return sweepModelTensor(*model, ti, g, cap, ctx); },
+        [model, ti, g, cap, calib](TaskContext& ctx) { return sweepModelTensor(*model, ti, g, cap, ctx, calib); },
         [this, ti](PartsResult r) {
             if (!r) {
                 finish(QString::fromStdString(r.error().message));
@@ -347,8 +345,9 @@ void TradeoffController::stepPlan()
     const std::size_t ti = m_nextPlanTensor;
     const std::optional<QuantSpec> spec = m_planSpecs[ti].spec;
     const std::int64_t cap = m_modelElements;
+    const CalibrationPtr calib = m_doc->calibration();
     m_planSlot->start<Result<ModelSweepPart>>(
-        [model, ti, spec, cap](TaskContext& ctx) { return measurePlanTensor(*model, ti, spec, cap, ctx); },
+        [model, ti, spec, cap, calib](TaskContext& ctx) { return measurePlanTensor(*model, ti, spec, cap, ctx, calib); },
         [this, ti, spec](Result<ModelSweepPart> r) {
             // A tensor the plan's spec cannot quantize is left out, as the sweep leaves it out.
             if (r)

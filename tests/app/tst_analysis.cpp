@@ -12,6 +12,7 @@
 #include <QTest>
 
 #include <cmath>
+#include <map>
 
 using namespace ql;
 
@@ -227,6 +228,43 @@ private slots:
         const std::vector<float> halfHat(a12->result->dequant.begin(), a12->result->dequant.begin() + 8 * 32);
         const double sub = layerErrorOf(*all, 0, half.view(), halfHat);
         QVERIFY(std::isfinite(sub) && sub > 0.0);
+
+        // The whole-model sweep: each part of the calibrated layer carries its layer-output error,
+        // the pooled point the mean over the calibrated layers; the other tensor has none.
+        const Granularity g{GranularityKind::Channel, 0, 128};
+        const auto linParts = *sweepModelTensor(*model, 0, g, 1 << 16, TaskContext::none(), all);
+        const auto otherParts = *sweepModelTensor(*model, 1, g, 1 << 16, TaskContext::none(), all);
+        QVERIFY(!linParts.empty() && !otherParts.empty());
+        for (const auto& p : otherParts)
+            QVERIFY(std::isnan(p.layerError));
+        std::map<int, double> intAsym;  // bits → layer error of INT asymmetric
+        for (const auto& p : linParts) {
+            QVERIFY2(p.layerError > 0.0 && p.layerError < 2.0, qPrintable(p.label));
+            if (p.spec.format == Format::Int && p.spec.scheme == Scheme::Asymmetric)
+                intAsym[p.spec.bits] = p.layerError;
+            // The same number analyzeTensor reports for that spec.
+            if (p.spec.format == Format::Int && p.spec.bits == 3 && p.spec.scheme == Scheme::Asymmetric) {
+                Result<TensorAnalysis> same = analyzeTensor(w, "lin.weight", p.spec, o, TaskContext::none(), {all, 0});
+                QVERIFY(same.has_value());
+                QCOMPARE(p.layerError, same->layerError);
+            }
+        }
+        QVERIFY(intAsym.size() >= 6);
+        QVERIFY(intAsym[2] > intAsym[4] && intAsym[4] > intAsym[8]);
+        ModelSweep sweep(1 << 16);
+        sweep.add("lin.weight", linParts);
+        sweep.add("other.weight", otherParts);
+        const TradeoffData d = sweep.data();
+        QCOMPARE(d.points.front().layerError, linParts.front().layerError);  // mean over one layer
+        QVERIFY(d.title.contains(QStringLiteral("mean over 1 calibrated layers")));
+        // The current plan's point: a kept tensor's layer computes exactly.
+        QCOMPARE(measurePlanTensor(*model, 0, std::nullopt, 1 << 16, TaskContext::none(), all)->layerError, 0.0);
+        QVERIFY(std::isnan(measurePlanTensor(*model, 1, std::nullopt, 1 << 16, TaskContext::none(), all)->layerError));
+        QVERIFY(std::isnan(measurePlanTensor(*model, 0, s, 1 << 16, TaskContext::none())->layerError));
+        PooledPoint plan;
+        plan.add("lin.weight", *measurePlanTensor(*model, 0, s, 1 << 16, TaskContext::none(), all));
+        plan.add("other.weight", *measurePlanTensor(*model, 1, s, 1 << 16, TaskContext::none(), all));
+        QCOMPARE(plan.point(QString(), QString()).layerError, a12->layerError);
     }
 
     void modelSweepRunsPerTensor()

@@ -25,6 +25,8 @@
 #include <QTabWidget>
 #include <QTest>
 
+#include <cmath>
+
 using namespace ql;
 
 namespace {
@@ -143,6 +145,19 @@ private slots:
         QTest::qWait(150);
         const QString sqnrPath = QStringLiteral("%1/trade-off_model_sqnr_%2.png").arg(outDir, dark ? QStringLiteral("dark") : QStringLiteral("light"));
         QVERIFY2(w.grab().toImage().save(sqnrPath), qPrintable(sqnrPath));
+        // With the demo's calibration set bound, every point has the mean layer-output error.
+        if (w.document()->calibration()) {
+            const TradeoffData& d = w.tradeoffView()->data();
+            QVERIFY(d.hasLayerError());
+            for (const auto& p : d.points)
+                QVERIFY2(p.layerError > 0.0 && std::isfinite(p.layerError), qPrintable(p.label));
+            QVERIFY(d.current && std::isfinite(d.current->layerError));
+            w.tradeoffView()->setMetric(TradeoffView::Metric::LayerError);
+            QCOMPARE(w.tradeoffView()->shownMetric(), TradeoffView::Metric::LayerError);
+            QTest::qWait(150);
+            const QString lePath = QStringLiteral("%1/trade-off_model_layer_error_%2.png").arg(outDir, dark ? QStringLiteral("dark") : QStringLiteral("light"));
+            QVERIFY2(w.grab().toImage().save(lePath), qPrintable(lePath));
+        }
         if (w.tradeoffView()->data().hasAccuracy())
             w.tradeoffView()->setMetric(TradeoffView::Metric::Accuracy);
         QTest::qWait(150);
