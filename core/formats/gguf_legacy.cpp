@@ -74,30 +74,46 @@ inline void packNibbles32(const std::uint8_t* L, std::uint8_t* qs)
 
 // Least-squares refit of the scale (and minimum) for fixed round-to-nearest codes: the codes stay,
 // the stored scale becomes the one that minimises the squared error for them. One compiled instance
-// (noinline) serves the fast and the reference encoders, so both produce the same bytes.
-[[gnu::noinline]] float refitScale(const float* x, const std::int8_t* l, int n, float d)
+// (noinline) serves the fast and the reference encoders, so both produce the same bytes. The sums
+// are vector reductions: a sequential float sum over a block is a 32-step dependency chain that
+// costs more than everything else the encoder does.
+using search::Ints16;
+using search::Lanes16;
+
+// Sum of the 16 lanes by halving (a fixed order, so every caller gets the same bits).
+inline float laneSum(Lanes16 v)
 {
-    float sxl = 0.0f, sl2 = 0.0f;
-    for (int j = 0; j < n; ++j) {
-        sxl += x[j] * float(l[j]);
-        sl2 += float(l[j]) * float(l[j]);
-    }
+    v += __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
+    v += __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
+    v += __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+    return v[0];
+}
+
+inline Lanes16 lanesOf(const float* v)
+{
+    Lanes16 r;
+    std::memcpy(&r, v, sizeof r);
+    return r;
+}
+
+// The refits take the codes as floats (the encoders have them so before narrowing): GCC 12 turns
+// a vector conversion from 8-bit integers into per-lane scalar code.
+[[gnu::noinline]] float refitScale(const float* x, const float* l, float d)
+{
+    const Lanes16 x0 = lanesOf(x), x1 = lanesOf(x + 16), l0 = lanesOf(l), l1 = lanesOf(l + 16);
+    const float sxl = laneSum(x0 * l0 + x1 * l1), sl2 = laneSum(l0 * l0 + l1 * l1);
     return sl2 > 0.0f ? sxl / sl2 : d;
 }
 
-[[gnu::noinline]] void refitAffine(const float* x, const std::uint8_t* q, int n, float& d, float& m)
+[[gnu::noinline]] void refitAffine(const float* x, const float* q, float& d, float& m)
 {
-    float sq = 0.0f, sq2 = 0.0f, sx = 0.0f, sxq = 0.0f;
-    for (int j = 0; j < n; ++j) {
-        const float v = float(q[j]);
-        sq += v;
-        sq2 += v * v;
-        sx += x[j];
-        sxq += x[j] * v;
-    }
-    const float D = float(n) * sq2 - sq * sq;
+    const Lanes16 x0 = lanesOf(x), x1 = lanesOf(x + 16), q0 = lanesOf(q), q1 = lanesOf(q + 16);
+    const float sq = laneSum(q0 + q1), sq2 = laneSum(q0 * q0 + q1 * q1), sx = laneSum(x0 + x1),
+                sxq = laneSum(x0 * q0 + x1 * q1);
+    const float D = 32.0f * sq2 - sq * sq;
     if (D > 0.0f) {
-        d = (float(n) * sxq - sx * sq) / D;
+        d = (32.0f * sxq - sx * sq) / D;
         m = (sq2 * sx - sq * sxq) / D;
     }
 }
@@ -115,9 +131,12 @@ void encodeQ8_0Ref(const float* x, const float*, std::int64_t n, std::uint8_t* d
             amax = std::max(amax, std::fabs(xb[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         BlockQ8_0 blk;
-        for (int j = 0; j < kQK8_0; ++j)
+        float lf[kQK8_0];
+        for (int j = 0; j < kQK8_0; ++j) {
             blk.qs[j] = std::int8_t(nearestInt(xb[j] * id));
-        blk.d = toF16(refitScale(xb, blk.qs, kQK8_0, d));
+            lf[j] = float(blk.qs[j]);
+        }
+        blk.d = toF16(refitScale(xb, lf, d));
         std::memcpy(y + b, &blk, sizeof blk);
     }
 }
@@ -133,10 +152,13 @@ void encodeQ8_0(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         std::uint8_t* out = dst + b * sizeof(BlockQ8_0);
         std::int8_t q[kQK8_0];
+        float qf[kQK8_0];
 #pragma omp simd
-        for (int j = 0; j < kQK8_0; ++j)
-            q[j] = std::int8_t(__builtin_rintf(xb[j] * id));
-        const std::uint16_t dh = toF16(refitScale(xb, q, kQK8_0, d));
+        for (int j = 0; j < kQK8_0; ++j) {
+            qf[j] = __builtin_rintf(xb[j] * id);
+            q[j] = std::int8_t(qf[j]);
+        }
+        const std::uint16_t dh = toF16(refitScale(xb, qf, d));
         std::memcpy(out, &dh, 2);
         std::memcpy(out + 2, q, kQK8_0);
     }
@@ -188,12 +210,12 @@ void symBlockRef(const float* xb, const float* wb, float& d, std::uint8_t* L)
     const float max = signedAbsMaxRef(xb, 32);
     d = max / float(-NMAX);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int j = 0; j < 32; ++j)
+    float l[32];
+    for (int j = 0; j < 32; ++j) {
         L[j] = std::uint8_t(clampf(__builtin_rintf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
-    std::int8_t l[32];
-    for (int j = 0; j < 32; ++j)
-        l[j] = std::int8_t(int(L[j]) - NMAX);
-    d = refitScale(xb, l, 32, d);
+        l[j] = float(int(L[j]) - NMAX);
+    }
+    d = refitScale(xb, l, d);
 }
 
 template <int NMAX>
@@ -206,13 +228,14 @@ void symBlock(const float* xb, const float* wb, float& d, std::uint8_t* L)
     const float max = signedAbsMax<32>(xb);
     d = max / float(-NMAX);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float l[32];
 #pragma omp simd
-    for (int j = 0; j < 32; ++j)
-        L[j] = std::uint8_t(clampf(__builtin_rintf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1)));
-    std::int8_t l[32];
-    for (int j = 0; j < 32; ++j)
-        l[j] = std::int8_t(int(L[j]) - NMAX);
-    d = refitScale(xb, l, 32, d);
+    for (int j = 0; j < 32; ++j) {
+        const float c = clampf(__builtin_rintf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1));
+        L[j] = std::uint8_t(c);
+        l[j] = c - float(NMAX);
+    }
+    d = refitScale(xb, l, d);
 }
 
 template <bool kFast>
@@ -389,10 +412,13 @@ void affineBlock(const float* xb, const float* wb, float& d, float& m, std::uint
     d = (mx - mn) / float(NMAX);
     m = mn;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float q[32];
 #pragma omp simd
-    for (int j = 0; j < 32; ++j)
-        L[j] = std::uint8_t(clampf(__builtin_rintf((xb[j] - mn) * id), 0.0f, float(NMAX)));
-    refitAffine(xb, L, 32, d, m);
+    for (int j = 0; j < 32; ++j) {
+        q[j] = clampf(__builtin_rintf((xb[j] - mn) * id), 0.0f, float(NMAX));
+        L[j] = std::uint8_t(q[j]);
+    }
+    refitAffine(xb, q, d, m);
 }
 
 template <bool kFast>
