@@ -439,6 +439,18 @@ float mxScale(const std::uint8_t* block, float)
     return std::ldexp(1.0f, int(block[0]) - 127);
 }
 
+// FP4 E2M1 value of each 4-bit code (bit 3 the sign), for the clip model of MXFP4 and NVFP4.
+const float* fp4Levels()
+{
+    static const auto table = [] {
+        std::array<float, 16> t{};
+        for (int c = 0; c < 16; ++c)
+            t[std::size_t(c)] = (c & 8 ? -1.0f : 1.0f) * kE2M1[c & 7];
+        return t;
+    }();
+    return table.data();
+}
+
 template <Format F>
 Result<QuantResult> quantizeBlockFloat(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt,
                                        TaskContext& ctx)
@@ -452,8 +464,10 @@ Result<QuantResult> quantizeBlockFloat(const TensorView& x, const QuantSpec& spe
     };
     c.decodeRow = [](const std::uint8_t* src, std::int64_t nb, float* y, float) { kernelsOf<F>().decode(src, nb, y); };
     c.blockCodes = k.codes;
-    if constexpr (F == Format::MXFP4)
+    if constexpr (F == Format::MXFP4) {
         c.blockScale = &mxScale;
+        c.clip = {kQKMxfp4, 0, 15, fp4Levels()};
+    }
     auto r = quantizeRows(x, spec, opt, ctx, c, formatTraits(F).name);
     if (r && (F == Format::F16 || F == Format::BF16) && r->metrics.sumErr2 == INFINITY) {
         std::int64_t overflow = 0;
@@ -496,6 +510,7 @@ Result<QuantResult> quantizeNvfp4(const TensorView& x, const QuantSpec& spec, co
     };
     c.blockScale = [](const std::uint8_t* block, float g) { return fp8E4M3ToFloat(block[0]) * g; };
     c.tensorScaleOf = &nvfp4TensorScale;
+    c.clip = {kQKNvfp4, 0, 15, fp4Levels()};
     return quantizeRows(x, spec, opt, ctx, c, "nvfp4");
 }
 

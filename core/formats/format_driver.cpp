@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
+#include <limits>
 #include <string>
 
 namespace ql {
@@ -52,6 +54,60 @@ Result<void> validateRows(const Shape& shape, std::int64_t blockSize, std::strin
     return {};
 }
 
+namespace {
+
+// The level set of a clip model: extremes and the gaps to their neighbours.
+struct LevelSpan {
+    float lo = 0, hi = 0, gapLo = 1, gapHi = 1;
+};
+
+LevelSpan levelSpan(const BlockCodec::Clip& c)
+{
+    std::vector<float> v;
+    for (int code = c.codeMin; code <= c.codeMax; ++code)
+        v.push_back(c.levels ? c.levels[code - c.codeMin] : float(code));
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    LevelSpan s;
+    s.lo = v.front();
+    s.hi = v.back();
+    if (v.size() > 1) {
+        s.gapLo = v[1] - v[0];
+        s.gapHi = v.back() - v[v.size() - 2];
+    }
+    return s;
+}
+
+// Clip ranges of the sub-blocks of one block from its codes and x̂ (see BlockCodec::Clip).
+void subBlockRanges(const BlockCodec::Clip& c, const LevelSpan& span, const std::int32_t* codes, const float* y,
+                    std::int64_t blockSize, ClipRange* out)
+{
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    for (std::int64_t s0 = 0, k = 0; s0 < blockSize; s0 += c.subBlock, ++k) {
+        int iLo = -1, iHi = -1;
+        float lLo = 0, lHi = 0;
+        for (std::int64_t i = s0; i < s0 + c.subBlock; ++i) {
+            if (!(std::fabs(y[i]) <= FLT_MAX))
+                continue;
+            const float l = c.levels ? c.levels[codes[i] - c.codeMin] : float(codes[i]);
+            if (iLo < 0 || l < lLo)
+                iLo = int(i), lLo = l;
+            if (iHi < 0 || l > lHi)
+                iHi = int(i), lHi = l;
+        }
+        if (iLo < 0 || !(lHi > lLo)) {
+            out[k] = ClipRange{-kInf, kInf};  // one level only: the step is unknown, nothing counts as clipped
+            continue;
+        }
+        const double a = (double(y[iHi]) - double(y[iLo])) / double(lHi - lLo);
+        const double b = double(y[iLo]) - a * lLo;
+        const double e0 = a * (span.lo - 0.5 * span.gapLo) + b, e1 = a * (span.hi + 0.5 * span.gapHi) + b;
+        out[k] = ClipRange{float(std::min(e0, e1)), float(std::max(e0, e1))};
+    }
+}
+
+} // namespace
+
 Result<QuantResult> quantizeRows(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt,
                                  TaskContext& ctx, const BlockCodec& codec, std::string_view formatName)
 {
@@ -83,10 +139,18 @@ Result<QuantResult> quantizeRows(const TensorView& x, const QuantSpec& spec, con
 
     const std::int64_t rowsPerChunk = std::max<std::int64_t>(1, kPiece / rowLen);
     const std::int64_t nChunks = (nRows + rowsPerChunk - 1) / rowsPerChunk;
+    const BlockCodec::Clip& clip = codec.clip;
+    const bool clipModel = clip.subBlock > 0 && codec.blockCodes && B % clip.subBlock == 0;
+    const std::int64_t subPerBlock = clipModel ? B / clip.subBlock : 0;
+    const LevelSpan span = clipModel ? levelSpan(clip) : LevelSpan{};
+    std::vector<ClipRange> subRanges(static_cast<std::size_t>(nBlocks * subPerBlock));
+    // With a clip model the metrics are gathered here, per chunk and merged in chunk order.
+    std::vector<Metrics> parts(clipModel ? static_cast<std::size_t>(nChunks) : 0);
     ProgressTracker progress(ctx, n);
 #pragma omp parallel
     {
-        std::vector<float> clean;
+        std::vector<float> clean, rowLo(clipModel ? static_cast<std::size_t>(rowLen) : 0), rowHi(rowLo.size());
+        std::vector<std::int32_t> blockCodes(clipModel ? static_cast<std::size_t>(B) : 0);
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t c = 0; c < nChunks; ++c) {
             if (progress.stopRequested())
@@ -113,10 +177,23 @@ Result<QuantResult> quantizeRows(const TensorView& x, const QuantSpec& spec, con
                             y[i] = orig[i];
                 }
                 for (std::int64_t b = 0; b < bpr; ++b) {
-                    if (!r.codes.empty())
-                        codec.blockCodes(blk + b * bytes, r.codes.data() + row * rowLen + b * B);
+                    std::int32_t* codes = r.codes.empty() ? blockCodes.data() : r.codes.data() + row * rowLen + b * B;
+                    if (!r.codes.empty() || clipModel)
+                        codec.blockCodes(blk + b * bytes, codes);
+                    if (clipModel)
+                        subBlockRanges(clip, span, codes, y + b * B, B,
+                                       subRanges.data() + (row * bpr + b) * subPerBlock);
                     if (!r.scales.empty())
                         r.scales[row * bpr + b] = codec.blockScale(blk + b * bytes, ts);
+                }
+                if (clipModel) {
+                    const ClipRange* sr = subRanges.data() + row * bpr * subPerBlock;
+                    for (std::int64_t k = 0; k < bpr * subPerBlock; ++k)
+                        for (int i = 0; i < clip.subBlock; ++i) {
+                            rowLo[std::size_t(k * clip.subBlock + i)] = sr[k].lo;
+                            rowHi[std::size_t(k * clip.subBlock + i)] = sr[k].hi;
+                        }
+                    accumulateMetrics(x.data + row * rowLen, y, rowLen, rowLo.data(), rowHi.data(), parts[std::size_t(c)]);
                 }
             }
             progress.advance((r1 - r0) * rowLen);
@@ -125,6 +202,34 @@ Result<QuantResult> quantizeRows(const TensorView& x, const QuantSpec& spec, con
     if (progress.stopRequested())
         return makeError(ErrorCode::Cancelled, "cancelled");
     progress.finish();
+    if (clipModel) {
+        // Metrics against the sub-block clip ranges; each block's range (for the views) is the
+        // union of its sub-blocks'.
+        r.metrics = Metrics::fromParts(parts, n);
+        // Sub-blocks of one level (open ranges) are left out of the union; a block of nothing
+        // else gets the span of its x̂.
+        r.ranges.resize(static_cast<std::size_t>(nBlocks));
+        for (std::int64_t b = 0; b < nBlocks; ++b) {
+            ClipRange u{FLT_MAX, -FLT_MAX};
+            for (std::int64_t k = 0; k < subPerBlock; ++k) {
+                const ClipRange& c = subRanges[static_cast<std::size_t>(b * subPerBlock + k)];
+                if (std::isfinite(c.lo) && std::isfinite(c.hi)) {
+                    u.lo = std::min(u.lo, c.lo);
+                    u.hi = std::max(u.hi, c.hi);
+                }
+            }
+            if (u.lo > u.hi) {
+                for (std::int64_t i = b * B; i < (b + 1) * B; ++i)
+                    if (std::fabs(r.dequant[std::size_t(i)]) <= FLT_MAX) {
+                        u.lo = std::min(u.lo, r.dequant[std::size_t(i)]);
+                        u.hi = std::max(u.hi, r.dequant[std::size_t(i)]);
+                    }
+                if (u.lo > u.hi)
+                    u = ClipRange{0.0f, 0.0f};
+            }
+            r.ranges[static_cast<std::size_t>(b)] = u;
+        }
+    }
     finishResult(x, r.dequant.data(), opt, r, ctx);
     if (!opt.keepDequant)
         std::vector<float>().swap(r.dequant);

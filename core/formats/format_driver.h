@@ -46,6 +46,18 @@ struct BlockCodec {
     float (*blockScale)(const std::uint8_t* block, float tensorScale) = nullptr;
     /// Optional per-tensor parameter computed from the finite values (NVFP4's fp32 scale).
     float (*tensorScaleOf)(const float* x, std::int64_t n) = nullptr;
+    /// How clipping is recognised (subBlock 0: the format reports none). Within each run of
+    /// subBlock elements every x̂ is a·level(code) + b for one a, b (a sub-block scale and min);
+    /// level(code) = code for uniform grids, levels[code − codeMin] for table formats. The clip
+    /// range of a sub-block is its lowest and highest level widened by half the gap to the next
+    /// level, as for integer grids: an element outside it is clipped (DESIGN.md's split of the
+    /// error into clipping and rounding). a and b are recovered from the sub-block's own codes
+    /// and x̂, so no format re-parses its scales here.
+    struct Clip {
+        int subBlock = 0;
+        int codeMin = 0, codeMax = 0;
+        const float* levels = nullptr;
+    } clip;
 };
 
 /// Quantizes x row by row (rows = the last axis) with a block codec. Errors: InvalidSpec when the

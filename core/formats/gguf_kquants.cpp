@@ -747,6 +747,15 @@ Result<QuantResult> quantizeK(const TensorView& x, const QuantSpec& spec, const 
     c.decodeRow = [](const std::uint8_t* src, std::int64_t nb, float* y, float) { kernelsOf<F>().decode(src, nb, y); };
     c.blockCodes = k.codes;
     c.blockScale = &superScale<F>;
+    // Sub-blocks with their own scale (and min), codes as blockCodes reports them.
+    switch (F) {
+    case Format::Q2_K: c.clip = {16, 0, 3, nullptr}; break;
+    case Format::Q3_K: c.clip = {16, -4, 3, nullptr}; break;
+    case Format::Q4_K: c.clip = {32, 0, 15, nullptr}; break;
+    case Format::Q5_K: c.clip = {32, 0, 31, nullptr}; break;
+    case Format::Q6_K: c.clip = {16, -32, 31, nullptr}; break;
+    default: break;
+    }
     return quantizeRows(x, spec, opt, ctx, c, formatTraits(F).name);
 }
 

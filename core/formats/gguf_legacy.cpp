@@ -786,6 +786,19 @@ Result<QuantResult> quantizeLegacy(const TensorView& x, const QuantSpec& spec, c
     c.decodeRow = [](const std::uint8_t* src, std::int64_t nb, float* y, float) { kernelsOf<F>().decode(src, nb, y); };
     c.blockCodes = k.codes;
     c.blockScale = &scaleAtFront;
+    // Code ranges as blockCodes reports them (Q4_0: q − 8, IQ4_NL: the table index).
+    static const float kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    static_assert(sizeof kIq4Levels / sizeof kIq4Levels[0] == sizeof kIq4NlValues);
+    c.clip.subBlock = 32;
+    switch (F) {
+    case Format::Q8_0: c.clip.codeMin = -128, c.clip.codeMax = 127; break;
+    case Format::Q4_0: c.clip.codeMin = -8, c.clip.codeMax = 7; break;
+    case Format::Q5_0: c.clip.codeMin = -16, c.clip.codeMax = 15; break;
+    case Format::Q4_1: c.clip.codeMin = 0, c.clip.codeMax = 15; break;
+    case Format::Q5_1: c.clip.codeMin = 0, c.clip.codeMax = 31; break;
+    case Format::IQ4_NL: c.clip.codeMin = 0, c.clip.codeMax = 15, c.clip.levels = kIq4Levels; break;
+    default: c.clip.subBlock = 0; break;
+    }
     return quantizeRows(x, spec, opt, ctx, c, formatTraits(F).name);
 }
 

@@ -371,13 +371,7 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
         return makeError(ErrorCode::Cancelled, "cancelled");
     progress.finish();
 
-    Metrics total;
-    for (const auto& part : parts)
-        total.merge(part);
-    total.elements = n;
-    total.finite = n - total.nonfinite;
-    total.finalize();
-    r.metrics = total;
+    r.metrics = Metrics::fromParts(parts, n);
     if (spec.scheme == Scheme::Asymmetric)
         r.zeroPoints = std::move(zps);
     finishResult(x, needX ? r.dequant.data() : nullptr, opt, r, ctx);

@@ -46,6 +46,17 @@ void Metrics::merge(const Metrics& o)
     maxAbsError = std::max(maxAbsError, o.maxAbsError);
 }
 
+Metrics Metrics::fromParts(const std::vector<Metrics>& parts, std::int64_t n)
+{
+    Metrics total;
+    for (const auto& p : parts)
+        total.merge(p);
+    total.elements = n;
+    total.finite = n - total.nonfinite;
+    total.finalize();
+    return total;
+}
+
 void Metrics::finalize()
 {
     const double n = finite > 0 ? double(finite) : 1.0;
@@ -70,8 +81,11 @@ void Metrics::finalize()
 
 namespace {
 
-// Accumulates x vs x̂ over n contiguous values; elements with x outside [lo, hi] count as clipped.
-void accumulate(const float* x, const float* q, std::int64_t n, float lo, float hi, bool useClip, Metrics& m)
+// Accumulates x vs x̂ over n contiguous values; elements with x outside [lo, hi] (or, with
+// kPerElement, outside [lo[i], hi[i]]) count as clipped.
+template <bool kPerElement>
+void accumulateImpl(const float* x, const float* q, std::int64_t n, float lo, float hi, const float* los,
+                    const float* his, bool useClip, Metrics& m)
 {
     for (std::int64_t b = 0; b < n; b += 1024) {
         const std::int64_t e = std::min(n, b + 1024);
@@ -84,7 +98,8 @@ void accumulate(const float* x, const float* q, std::int64_t n, float lo, float 
             const float xs = fin ? xv : 0.0f;
             const float qs = fin ? q[i] : 0.0f;
             const float err = xs - qs;
-            const bool c = useClip && fin && (xv < lo || xv > hi);
+            const float l = kPerElement ? los[i] : lo, h = kPerElement ? his[i] : hi;
+            const bool c = useClip && fin && (xv < l || xv > h);
             sx2 += xs * xs;
             se2 += err * err;
             sxq += xs * qs;
@@ -106,13 +121,22 @@ void accumulate(const float* x, const float* q, std::int64_t n, float lo, float 
     }
 }
 
+void accumulate(const float* x, const float* q, std::int64_t n, float lo, float hi, bool useClip, Metrics& m)
+{
+    accumulateImpl<false>(x, q, n, lo, hi, nullptr, nullptr, useClip, m);
+}
+
 } // namespace
+
+void accumulateMetrics(const float* x, const float* xhat, std::int64_t n, const float* lo, const float* hi, Metrics& m)
+{
+    accumulateImpl<true>(x, xhat, n, 0.0f, 0.0f, lo, hi, true, m);
+}
 
 Metrics computeMetrics(const TensorView& x, const float* xhat, const SegmentLayout& layout,
                        const std::vector<ClipRange>& ranges, TaskContext& ctx)
 {
     const std::int64_t n = x.numel();
-    Metrics total;
     const bool useClip = !ranges.empty();
     // Work items: (segment, run) pairs, grouped into chunks of about kChunk elements.
     const std::int64_t runsTotal = layout.segments * layout.nRuns;
@@ -135,9 +159,9 @@ Metrics computeMetrics(const TensorView& x, const float* xhat, const SegmentLayo
             accumulate(x.data + off, xhat + off, len, cr.lo, cr.hi, useClip, parts[c]);
             progress.advance(len);
         }
-        for (const auto& p : parts)
-            total.merge(p);
-    } else {
+        return Metrics::fromParts(parts, n);
+    }
+    {
         const std::int64_t runsPerChunk = std::max<std::int64_t>(1, kChunk / runLen);
         const std::int64_t nChunks = (runsTotal + runsPerChunk - 1) / runsPerChunk;
         std::vector<Metrics> parts(static_cast<std::size_t>(nChunks));
@@ -155,13 +179,8 @@ Metrics computeMetrics(const TensorView& x, const float* xhat, const SegmentLayo
             }
             progress.advance((r1 - r0) * layout.runLength);
         }
-        for (const auto& p : parts)
-            total.merge(p);
+        return Metrics::fromParts(parts, n);
     }
-    total.elements = n;
-    total.finite = n - total.nonfinite;
-    total.finalize();
-    return total;
 }
 
 namespace {

@@ -57,6 +57,9 @@ struct Metrics {
     void merge(const Metrics& o);
     /// Computes mse, rmse, sqnrDb, cosine, fractions from the sums.
     void finalize();
+    /// The partials of fixed work chunks merged in chunk order (so the sums do not depend on the
+    /// thread count) and finalized, for n elements.
+    static Metrics fromParts(const std::vector<Metrics>& parts, std::int64_t n);
 };
 
 /// Metrics of x against x̂ where each segment s of `layout` was clipped to ranges[s]
@@ -74,6 +77,11 @@ Histogram computeAbsHistogram(const float* x, std::int64_t n, int bins, double h
 /// Histogram of x − x̂ over elements where x is finite; default range ±max|x − x̂| (or ±0.5 if 0).
 Histogram computeErrorHistogram(const float* x, const float* xhat, std::int64_t n, int bins,
                                 std::optional<std::pair<double, double>> range = std::nullopt);
+
+/// Adds n contiguous values of x vs x̂ to m (sums, counts, max |err|; not finalized), with a clip
+/// range per element: x outside [lo[i], hi[i]] counts as clipped. For formats whose clip ranges
+/// change every few elements (the sub-blocks of GGUF blocks); single-threaded.
+void accumulateMetrics(const float* x, const float* xhat, std::int64_t n, const float* lo, const float* hi, Metrics& m);
 
 /// Min and max of the finite values (nullopt if none) and the count of non-finite values.
 struct FiniteRange {

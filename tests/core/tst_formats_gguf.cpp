@@ -289,6 +289,57 @@ private Q_SLOTS:
         }
     }
 
+    // Clipping in block formats: an element more than half a step beyond its sub-block's extreme
+    // level is clipped, and its error is the clipping part of the MSE.
+    void blockFormatsCountClipping()
+    {
+        // Q4_0: the block's largest magnitude is −1, so d = 1/8 and the codes reach +7/8 at most;
+        // 0.99 lies 0.115 above it, more than half a step (1/16): clipped. 0.9 is within.
+        Tensor t({1, 32});
+        for (int i = 0; i < 32; ++i)
+            t.data[std::size_t(i)] = 0.02f * float(i % 7) - 0.06f;
+        t.data[0] = -1.0f;
+        t.data[5] = 0.99f;
+        t.data[9] = 0.9f;
+        QuantResult r = mustQuantize(t, defaultSpec(Format::Q4_0));
+        QCOMPARE(r.metrics.clipped, std::int64_t(1));
+        QVERIFY(r.metrics.clipMse > 0.0);
+        QVERIFY(std::fabs(r.metrics.clipMse + r.metrics.roundMse - r.metrics.mse) < 1e-12);
+        // The error of the clipped element is the clipping part (here the refit moved d slightly).
+        const double e5 = double(t.data[5]) - double(r.dequant[5]);
+        QVERIFY(std::fabs(r.metrics.clipMse * 32.0 - e5 * e5) < 1e-9);
+        QCOMPARE(r.ranges.size(), std::size_t(1));
+        QVERIFY(r.ranges[0].hi < 0.99f && r.ranges[0].hi > 0.9f);
+
+        // MXFP4: amax 7.9 gives the power-of-two scale 1 (7.9 / 4 floored), levels up to 6; 7.5
+        // and 7.9 are more than half the top gap (2) above 6, 6.8 is not.
+        Tensor m({1, 32});
+        for (int i = 0; i < 32; ++i)
+            m.data[std::size_t(i)] = 0.5f * float(i % 5);
+        m.data[3] = 7.9f;
+        m.data[4] = 7.5f;
+        m.data[6] = 6.8f;
+        r = mustQuantize(m, defaultSpec(Format::MXFP4));
+        QCOMPARE(r.dequant[3], 6.0f);
+        QCOMPARE(r.metrics.clipped, std::int64_t(2));
+
+        // Values already on a block grid are not clipped, in every block format; on heavy-tailed
+        // data the K-quants' clipped searches do clip.
+        const Tensor tt = randomTensor({16, 512}, Distribution::StudentT3, 21);
+        for (Format f : kGguf) {
+            const QuantResult a = mustQuantize(tt, defaultSpec(f));
+            QVERIFY(std::fabs(a.metrics.clipMse + a.metrics.roundMse - a.metrics.mse) <= 1e-12 * a.metrics.mse + 1e-300);
+            Tensor again(tt.shape);
+            again.data = a.dequant;
+            const QuantResult b = mustQuantize(again, defaultSpec(f));
+            // (A K-quant's search may pick a different, clipping, fit of its own output: a few values.)
+            const std::int64_t allowed = formatTraits(f).blockSize == 256 ? a.metrics.elements / 500 : 0;
+            QVERIFY2(b.metrics.clipped <= allowed, qPrintable(QString("%1 %2").arg(formatTraits(f).name.data()).arg(b.metrics.clipped)));
+            if (f == Format::Q2_K || f == Format::Q3_K || f == Format::Q4_K)
+                QVERIFY2(a.metrics.clipped > 0, formatTraits(f).name.data());
+        }
+    }
+
     void awkwardBlocks()
     {
         const Tensor t = awkwardTensor(4, 512, Distribution::Normal, 8);
