@@ -284,7 +284,7 @@ Result<QuantResult> quantizeSegments(const TensorView& x, const QuantSpec& spec,
         for (std::int64_t s = 0; s < S; ++s)
             sc[s] = fits[s].scale;
         if (spec.scaleStorage == ScaleStorage::Int8)
-            quantizeScalesInt8(sc);
+            (codec.quantizeScalesInt8 ? codec.quantizeScalesInt8 : &ql::quantizeScalesInt8)(sc);
         else
             for (auto& v : sc)
                 v = roundScaleToStorage(v, spec.scaleStorage);

@@ -89,6 +89,8 @@ struct ElementCodec {
                    float* xhat) = nullptr;
     /// True: fit.scale is rounded to spec.scaleStorage (Int8 = double quantization in blocks of 256).
     bool roundScales = true;
+    /// The format's own double quantization for Int8 scale storage (null: quantizeScalesInt8).
+    void (*quantizeScalesInt8)(std::vector<float>& scales) = nullptr;
 };
 
 /// Quantizes x segment by segment (SegmentLayout of spec.granularity) with an element codec.

@@ -76,6 +76,55 @@ void encodeNf4(const float* x, std::int64_t n, float scale, std::uint8_t* codes,
     }
 }
 
+const std::vector<float>& dynamicMap8()
+{
+    static const std::vector<float> map = [] {
+        std::vector<double> v;
+        for (int k = 0; k < 7; ++k) {
+            const int items = (1 << k) + 1;  // linspace(0.1, 1, items): its items − 1 midpoints
+            const double step = 0.9 / double(items - 1), scale = std::pow(10.0, double(k - 6));
+            for (int j = 0; j + 1 < items; ++j) {
+                const double mid = 0.1 + step * (double(j) + 0.5);
+                v.push_back(scale * mid);
+                v.push_back(-scale * mid);
+            }
+        }
+        v.push_back(0.0);
+        v.push_back(1.0);
+        std::sort(v.begin(), v.end());
+        return std::vector<float>(v.begin(), v.end());
+    }();
+    return map;
+}
+
+void quantizeScalesQlora(std::vector<float>& scales)
+{
+    if (scales.empty())
+        return;
+    const std::vector<float>& map = dynamicMap8();
+    double sum = 0.0;
+    for (float s : scales)
+        sum += double(s);
+    const float offset = float(sum / double(scales.size()));
+    for (std::size_t b = 0; b < scales.size(); b += 256) {
+        const std::size_t e = std::min(scales.size(), b + 256);
+        float amax = 0.0f;
+        for (std::size_t i = b; i < e; ++i)
+            amax = std::max(amax, std::fabs(scales[i] - offset));
+        for (std::size_t i = b; i < e; ++i) {
+            const float v = amax > 0.0f ? (scales[i] - offset) / amax : 0.0f;
+            // First entry ≥ v, then the nearer of it and its predecessor (ties: the lower one).
+            auto it = std::lower_bound(map.begin(), map.end(), v);
+            if (it == map.end())
+                --it;
+            else if (it != map.begin() && v - *(it - 1) <= *it - v)
+                --it;
+            const float s = *it * amax + offset;
+            scales[i] = s > 0.0f ? s : FLT_MIN;
+        }
+    }
+}
+
 namespace {
 
 void nf4Fit(const float* x, std::int64_t n, const QuantSpec&, SegmentFit& fit, bool)
@@ -113,6 +162,7 @@ Result<QuantResult> quantizeNf4(const TensorView& x, const QuantSpec& spec, cons
     ElementCodec c;
     c.fit = &nf4Fit;
     c.encode = &nf4Encode;
+    c.quantizeScalesInt8 = &quantizeScalesQlora;
     return quantizeSegments(x, spec, opt, ctx, c);
 }
 
@@ -140,8 +190,8 @@ void appendNormalFloatFormats(std::vector<FormatTraits>& table)
     FormatTraits t{Format::NF4, "nf4", "NF4", FormatFamily::NormalFloat, 4, 4, 4,
                    kParamGranularity | kParamGroupSize | kParamScaleStorage,
                    granularityBit(GranularityKind::Tensor) | granularityBit(GranularityKind::Group), 0, 0, -1,
-                   "NormalFloat 4-bit (QLoRA): 16 fixed levels times the group absmax; int8 scale storage = double "
-                   "quantization",
+                   "NormalFloat 4-bit (QLoRA): 16 fixed levels times the group absmax; int8 scale storage = QLoRA "
+                   "double quantization (dynamic 8-bit map, blocks of 256)",
                    "4 + scale bits / group (int8: 8 + 32/256)", nullptr, &nf4Bits, &quantizeNf4, &nf4Levels, nullptr};
     t.defaultGroupSize = 64;
     table.push_back(t);

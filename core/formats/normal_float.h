@@ -1,8 +1,10 @@
 #pragma once
 // NF4 (QLoRA NormalFloat, 4 bits): the 16 published levels scaled by the absmax of each group.
 // Double quantization of the absmax constants (QLoRA) is chosen with spec.scaleStorage == Int8:
-// 8-bit codes in blocks of 256 constants with one fp32 scale per block (int_quant.h), which gives
-// 4 + (8 + 32/256)/64 = 4.127 bits per weight at the default group of 64. spec.option is unused.
+// the constants minus their mean, in blocks of 256, as 8-bit codes of the signed dynamic map with
+// one fp32 absmax per block (quantizeScalesQlora), which gives 4 + (8 + 32/256)/64 = 4.127 bits
+// per weight at the default group of 64 (the one fp32 mean per tensor is not counted).
+// spec.option is unused.
 
 #include "core/quant/format_traits.h"
 
@@ -18,6 +20,18 @@ int nf4IndexRef(float v);
 /// Fast NF4 encode of n values with a scale: codes (0..15) and x̂ = scale · level.
 void encodeNf4(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat);
 void encodeNf4Ref(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat);
+
+/// The signed 8-bit dynamic map of QLoRA's double quantization (bitsandbytes' create_dynamic_map
+/// with 7 exponent bits), ascending: 0, ±1 and, for k = 0 … 6, the 2^k midpoints of
+/// linspace(0.1, 1, 2^k + 1) times 10^(k − 6), each with both signs (computed in double, rounded
+/// to float).
+const std::vector<float>& dynamicMap8();
+
+/// QLoRA double quantization of positive absmax constants, in place: c − mean(c) in blocks of 256,
+/// each block divided by its absmax and rounded to the nearest dynamic-map entry (ties to the lower
+/// entry), then decoded back. A result that is not positive (a constant far below the mean) is
+/// raised to the smallest positive normal float so no group scale becomes 0.
+void quantizeScalesQlora(std::vector<float>& scales);
 
 /// Appends the NF4 row to the traits table.
 void appendNormalFloatFormats(std::vector<FormatTraits>& table);

@@ -266,6 +266,35 @@ private Q_SLOTS:
         const QuantResult dqr = mustQuantize(x, dq);
         QVERIFY(dqr.metrics.sqnrDb > plain.metrics.sqnrDb - 0.2);
         QVERIFY(dqr.scales != plain.scales);
+        // QLoRA's double quantization: the dynamic map, and the constants through it.
+        const std::vector<float>& map = dynamicMap8();
+        QCOMPARE(map.size(), std::size_t(256));
+        QVERIFY(std::is_sorted(map.begin(), map.end()));
+        QCOMPARE(map.back(), 1.0f);
+        QCOMPARE(map.front(), float(-(1.0 - 0.9 / 128.0)));  // −0.99296875: no −1
+        QCOMPARE(*std::upper_bound(map.begin(), map.end(), 0.0f), float(0.55e-6));
+        QCOMPARE(std::count(map.begin(), map.end(), 0.0f), 1);
+        std::vector<float> sc = plain.scales;
+        quantizeScalesQlora(sc);
+        QCOMPARE(dqr.scales, sc);
+        // By hand: {1, 3} has mean 2, so ±1 around it; +1 is in the map, −1 becomes −0.99296875.
+        std::vector<float> two{1.0f, 3.0f};
+        quantizeScalesQlora(two);
+        QCOMPARE(two[0], 2.0f - float(1.0 - 0.9 / 128.0));
+        QCOMPARE(two[1], 3.0f);
+        // Error bound: each constant moves by at most half the widest map gap (0.9/64, next to ±1)
+        // times its block's absmax of c − mean.
+        double mean = 0.0;
+        for (float v : plain.scales)
+            mean += v;
+        mean /= double(plain.scales.size());
+        for (std::size_t b = 0; b < sc.size(); b += 256) {
+            double amax = 0.0;
+            for (std::size_t i = b; i < std::min(sc.size(), b + 256); ++i)
+                amax = std::max(amax, std::fabs(plain.scales[i] - mean));
+            for (std::size_t i = b; i < std::min(sc.size(), b + 256); ++i)
+                QVERIFY(std::fabs(double(sc[i]) - plain.scales[i]) <= amax * 0.9 / 128.0 * (1 + 1e-5) + 1e-7);
+        }
     }
 
     void mxfp4AndNvfp4()
