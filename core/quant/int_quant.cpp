@@ -280,12 +280,13 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
             // Scratch for a sorted copy (percentile) or the finite values of a segment holding
             // Inf/NaN (MSE, KL); allocated only when needed: zero-filling a tensor-sized buffer
             // costs more than the MSE search itself.
-            std::vector<float> work(spec.range.kind == RangeKind::Percentile ? segN : 0);
+            std::vector<float> work(spec.range.kind == RangeKind::Percentile && segN < kPercentileBySelection ? segN : 0);
             for (std::int64_t s = 0; s < S && !progress.stopRequested(); ++s) {
                 const float* seg = x.data + L.runBase(s);
                 const FiniteRange fr = finiteRange(seg, segN);
                 segHasNonFinite[s] = fr.nonfinite > 0;
-                if (spec.range.kind != RangeKind::MinMax && fr.nonfinite > 0 && work.empty())
+                if (spec.range.kind != RangeKind::MinMax && (fr.nonfinite > 0 || fr.finite < kPercentileBySelection) &&
+                    work.empty())
                     work.resize(segN);
                 if (pooledKl) {
                     r.ranges[s] = ClipRange{fr.lo, fr.hi};

@@ -45,6 +45,131 @@ std::int64_t copyFinite(const float* x, std::int64_t n, float* out)
 
 constexpr std::int64_t kMseSampleCap = std::int64_t(1) << 17;
 
+// Order-preserving key of a float (|x| for `absolute`): larger value, larger key. Non-finite
+// values get kNoKey.
+constexpr std::uint32_t kNoKey = 0xFFFFFFFFu;
+inline std::uint32_t orderKey(float v, bool absolute)
+{
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    if ((u & 0x7FFFFFFFu) >= 0x7F800000u)
+        return kNoKey;
+    if (absolute)
+        return u & 0x7FFFFFFFu;
+    // Negative: all bits flipped; positive: the sign bit set. Branch-free (signs are random).
+    // Never kNoKey: that would be −NaN.
+    const std::uint32_t neg = std::uint32_t(std::int32_t(u) >> 31);
+    return u ^ (neg | 0x80000000u);
+}
+
+inline float keyValue(std::uint32_t k, bool absolute)
+{
+    const std::uint32_t u = absolute ? k : ((k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k);
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+// Exact order statistics (0-based ranks among the finite values, ascending) of a large array
+// without sorting a copy: a histogram of the top 16 key bits finds the bucket of each rank, then
+// only that bucket's values are selected among. Two passes over x, parallel outside a parallel
+// region; integer counts, so the result does not depend on the thread count. Returns the number
+// of finite values; out[j] is the value of rank ranks[j] (ranks must be < that number).
+std::int64_t orderStatistics(const float* x, std::int64_t n, bool absolute, const std::int64_t* ranks, int count,
+                             float* out)
+{
+    constexpr int kBuckets = 1 << 16;
+    const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
+    std::vector<std::int64_t> hist(kBuckets, 0);
+    std::vector<std::vector<std::uint32_t>> local(static_cast<std::size_t>(threads));
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<std::uint32_t>& h = local[std::size_t(omp_get_thread_num())];
+        h.assign(kBuckets + 1, 0);
+#pragma omp for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) {
+            const std::uint32_t k = orderKey(x[i], absolute);
+            ++h[k == kNoKey ? kBuckets : (k >> 16)];
+        }
+    }
+    for (const auto& h : local)
+        for (int b = 0; b < kBuckets; ++b)
+            hist[std::size_t(b)] += h[std::size_t(b)];
+    std::int64_t finite = 0;
+    for (auto c : hist)
+        finite += c;
+    // Bucket of each rank and the rank's position inside it.
+    std::vector<int> bucket(static_cast<std::size_t>(count));
+    std::vector<std::int64_t> inside(static_cast<std::size_t>(count));
+    for (int j = 0; j < count; ++j) {
+        std::int64_t before = 0;
+        int b = 0;
+        while (b < kBuckets - 1 && before + hist[std::size_t(b)] <= ranks[j])
+            before += hist[std::size_t(b++)];
+        bucket[std::size_t(j)] = b;
+        inside[std::size_t(j)] = ranks[j] - before;
+    }
+    // One more pass gathers the keys of every bucket a rank falls in (the ranks of one
+    // percentile almost always share one).
+    std::vector<int> wanted(bucket.begin(), bucket.end());
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    std::vector<int> slot(kBuckets, -1);
+    for (std::size_t w = 0; w < wanted.size(); ++w)
+        slot[std::size_t(wanted[w])] = int(w);
+    // Per thread, then concatenated: the order within a bucket does not matter to the selection.
+    std::vector<std::vector<std::vector<std::uint32_t>>> parts(static_cast<std::size_t>(threads),
+                                                                std::vector<std::vector<std::uint32_t>>(wanted.size()));
+#pragma omp parallel num_threads(threads)
+    {
+        auto& mine = parts[std::size_t(omp_get_thread_num())];
+#pragma omp for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) {
+            const std::uint32_t k = orderKey(x[i], absolute);
+            if (k == kNoKey)
+                continue;
+            const int w = slot[k >> 16];
+            if (w >= 0)
+                mine[std::size_t(w)].push_back(k);
+        }
+    }
+    std::vector<std::vector<std::uint32_t>> keys(wanted.size());
+    for (std::size_t w = 0; w < wanted.size(); ++w) {
+        keys[w].reserve(static_cast<std::size_t>(hist[std::size_t(wanted[w])]));
+        for (const auto& p : parts)
+            keys[w].insert(keys[w].end(), p[w].begin(), p[w].end());
+    }
+    for (int j = 0; j < count; ++j) {
+        std::vector<std::uint32_t>& ks = keys[std::size_t(slot[std::size_t(bucket[std::size_t(j)])])];
+        auto nth = ks.begin() + inside[std::size_t(j)];
+        std::nth_element(ks.begin(), nth, ks.end());
+        out[j] = keyValue(*nth, absolute);
+    }
+    return finite;
+}
+
+// Percentiles by order statistics (numpy's linear interpolation) of the finite values; one
+// histogram pass and one gathering pass for all of them.
+void quantilesByOrder(const float* x, std::int64_t n, std::int64_t finite, bool absolute, const double* qs, int nq,
+                      float* out)
+{
+    std::vector<std::int64_t> ranks;
+    std::vector<double> frac;
+    for (int j = 0; j < nq; ++j) {
+        const double pos = qs[j] * double(finite - 1);
+        const auto i = static_cast<std::int64_t>(std::floor(pos));
+        ranks.push_back(i);
+        ranks.push_back(std::min(i + 1, finite - 1));
+        frac.push_back(pos - double(i));
+    }
+    std::vector<float> v(ranks.size());
+    orderStatistics(x, n, absolute, ranks.data(), int(ranks.size()), v.data());
+    for (int j = 0; j < nq; ++j) {
+        const float a = v[std::size_t(2 * j)], b = v[std::size_t(2 * j + 1)];
+        out[j] = frac[std::size_t(j)] == 0.0 ? a : static_cast<float>(double(a) + frac[std::size_t(j)] * (double(b) - double(a)));
+    }
+}
+
 } // namespace
 
 namespace {
@@ -326,8 +451,20 @@ ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, con
     case RangeKind::MinMax:
         return {fr.lo, fr.hi};
     case RangeKind::Percentile: {
-        const std::int64_t m = copyFinite(x, n, work);
         const double p = std::clamp(method.percentile, 0.0, 100.0) / 100.0;
+        if (fr.finite >= kPercentileBySelection) {
+            // Same values as the sorted-copy path below, without the copy and its sort.
+            if (sym) {
+                float t;
+                quantilesByOrder(x, n, fr.finite, true, &p, 1, &t);
+                return {-t, t};
+            }
+            const double qs[2] = {1.0 - p, p};
+            float v[2];
+            quantilesByOrder(x, n, fr.finite, false, qs, 2, v);
+            return {v[0], v[1]};
+        }
+        const std::int64_t m = copyFinite(x, n, work);
         if (sym) {
             for (std::int64_t i = 0; i < m; ++i)
                 work[i] = std::fabs(work[i]);

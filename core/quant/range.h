@@ -26,9 +26,13 @@ struct IntGrid {
 /// - Percentile p: two-sided [q((100−p)/100), q(p/100)] (linear interpolation between order
 ///   statistics, as numpy's default); symmetric schemes use q(p/100) of |x| and return [−t, t].
 /// - Mse: see mseClipSearch; KL: see klRatioFromHistogram.
-/// `work` is scratch of at least n floats (percentile sorts a copy). Deterministic, single-threaded
-/// (callers parallelise over segments).
+/// `work` is scratch of at least n floats (percentile sorts a copy) unless the segment has at
+/// least kPercentileBySelection finite values: the percentile then selects from a histogram of the
+/// float bits (same values, no copy, parallel when called outside a parallel region) and MSE/KL
+/// need `work` only when x holds non-finite values. Deterministic; callers parallelise over
+/// segments.
 ClipRange chooseRange(const float* x, std::int64_t n, const RangeMethod& method, const IntGrid& grid, float* work);
+inline constexpr std::int64_t kPercentileBySelection = std::int64_t(1) << 18;
 /// The same with the finite range of x already known (saves a pass).
 ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, const RangeMethod& method,
                       const IntGrid& grid, float* work);

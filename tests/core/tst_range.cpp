@@ -6,8 +6,10 @@
 
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <vector>
 
 using namespace ql;
@@ -63,6 +65,46 @@ private Q_SLOTS:
         const double f = r.hi / 20.0;
         QVERIFY(std::fabs(std::log2(f) * 24 - std::round(std::log2(f) * 24)) < 1e-3);
         QVERIFY(r.hi > 2.0f);
+    }
+
+    // Large inputs take the histogram-and-select percentile; it must give exactly the sorted-copy
+    // values (numpy's linear interpolation), with non-finite values, ties and both zeros present.
+    void largePercentilesAreExact()
+    {
+        Tensor t = randomTensor({1, 300000}, Distribution::StudentT3, 17);
+        for (std::size_t i = 0; i < t.data.size(); i += 997)
+            t.data[i] = 1.25f;  // a heavy tie
+        t.data[5] = std::numeric_limits<float>::quiet_NaN();
+        t.data[6] = std::numeric_limits<float>::infinity();
+        t.data[7] = -std::numeric_limits<float>::infinity();
+        t.data[8] = -0.0f;
+        t.data[9] = 0.0f;
+        std::vector<float> fin;
+        for (float v : t.data)
+            if (std::isfinite(v))
+                fin.push_back(v);
+        auto quantile = [](std::vector<float> v, double q) {
+            std::sort(v.begin(), v.end());
+            const double pos = q * double(v.size() - 1);
+            const auto i = static_cast<std::size_t>(std::floor(pos));
+            const double frac = pos - double(i);
+            if (frac == 0.0 || i + 1 >= v.size())
+                return v[i];
+            return float(double(v[i]) + frac * (double(v[i + 1]) - double(v[i])));
+        };
+        std::vector<float> absFin(fin);
+        for (auto& v : absFin)
+            v = std::fabs(v);
+        std::vector<float> work(t.data.size());
+        for (double pct : {50.0, 90.0, 99.0, 99.9, 99.99, 100.0}) {
+            const ClipRange a = chooseRange(t.data.data(), t.numel(), RangeMethod{RangeKind::Percentile, pct},
+                                            IntGrid{8, Scheme::Asymmetric}, work.data());
+            QCOMPARE(a.hi, quantile(fin, pct / 100.0));
+            QCOMPARE(a.lo, quantile(fin, 1.0 - pct / 100.0));
+            const ClipRange sym = chooseRange(t.data.data(), t.numel(), RangeMethod{RangeKind::Percentile, pct},
+                                              IntGrid{8, Scheme::Symmetric}, work.data());
+            QCOMPARE(sym.hi, quantile(absFin, pct / 100.0));
+        }
     }
 
     // The early stop of the coarse walk never changes the answer: on a corpus of shapes, bit
