@@ -148,6 +148,61 @@ std::int64_t orderStatistics(const float* x, std::int64_t n, bool absolute, cons
     return finite;
 }
 
+// Up to kTail of the largest (top) or smallest finite values of x (|x| for `absolute`), in order
+// from the extreme inwards, in one pass with a small sorted buffer: for the percentiles near 0 or
+// 100 that clipping uses, cheaper than copying and partitioning a segment.
+constexpr int kTail = 64;
+int extremeValues(const float* x, std::int64_t n, bool absolute, bool top, int need, float* out)
+{
+    int have = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        float v = x[i];
+        if (!(std::fabs(v) <= FLT_MAX))
+            continue;
+        if (absolute)
+            v = std::fabs(v);
+        const float key = top ? -v : v;  // keep the `need` smallest keys, ascending
+        if (have == need && !(key < (top ? -out[have - 1] : out[have - 1])))
+            continue;
+        int j = have < need ? have++ : have - 1;
+        while (j > 0 && key < (top ? -out[j - 1] : out[j - 1])) {
+            out[j] = out[j - 1];
+            --j;
+        }
+        out[j] = v;
+    }
+    return have;
+}
+
+// Percentile of the m finite values of x by extremeValues when its ranks lie within kTail of an
+// end; false otherwise.
+bool tailQuantile(const float* x, std::int64_t n, std::int64_t m, bool absolute, double q, float& result)
+{
+    const double pos = q * double(m - 1);
+    const auto i = static_cast<std::int64_t>(std::floor(pos));
+    const double frac = pos - double(i);
+    const std::int64_t j = std::min(i + 1, m - 1);
+    float buf[kTail];
+    float a, b;
+    if (m - i <= kTail) {
+        const int need = int(m - i);  // ranks i … m−1, largest first
+        if (extremeValues(x, n, absolute, true, need, buf) != need)
+            return false;
+        a = buf[need - 1];
+        b = buf[need - 1 - int(j - i)];
+    } else if (j + 1 <= kTail) {
+        const int need = int(j + 1);  // ranks 0 … j, smallest first
+        if (extremeValues(x, n, absolute, false, need, buf) != need)
+            return false;
+        a = buf[i];
+        b = buf[j];
+    } else {
+        return false;
+    }
+    result = frac == 0.0 ? a : static_cast<float>(double(a) + frac * (double(b) - double(a)));
+    return true;
+}
+
 // Percentiles by order statistics (numpy's linear interpolation) of the finite values; one
 // histogram pass and one gathering pass for all of them.
 void quantilesByOrder(const float* x, std::int64_t n, std::int64_t finite, bool absolute, const double* qs, int nq,
@@ -464,6 +519,10 @@ ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, con
             quantilesByOrder(x, n, fr.finite, false, qs, 2, v);
             return {v[0], v[1]};
         }
+        if (float t, lo, hi; sym ? tailQuantile(x, n, fr.finite, true, p, t)
+                                  : tailQuantile(x, n, fr.finite, false, p, hi) &&
+                                        tailQuantile(x, n, fr.finite, false, 1.0 - p, lo))
+            return sym ? ClipRange{-t, t} : ClipRange{lo, hi};
         const std::int64_t m = copyFinite(x, n, work);
         if (sym) {
             for (std::int64_t i = 0; i < m; ++i)
