@@ -38,6 +38,47 @@ inline T roundMagic(T v)
 using Lanes16 = float __attribute__((vector_size(64)));
 using Ints16 = std::int32_t __attribute__((vector_size(64)));
 
+inline Lanes16 lanesOf(const float* v)
+{
+    Lanes16 r;
+    std::memcpy(&r, v, sizeof r);
+    return r;
+}
+
+/// Sum of the 16 lanes by halving (a fixed order, so every caller gets the same bits). Horizontal
+/// reductions written this way stay in registers; GCC 12 lowers an `omp simd` reduction over a
+/// short block to a spill and a scalar chain.
+inline float laneSum(Lanes16 v)
+{
+    v += __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
+    v += __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
+    v += __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+    return v[0];
+}
+
+/// max |x| over N values (N a multiple of 16), exact (max is order-free). NaN-free input.
+template <int N>
+inline float laneAbsMax(const float* x)
+{
+    static_assert(N % 16 == 0);
+    Lanes16 m = {};
+    for (int k = 0; k < N; k += 16) {
+        const Lanes16 v = lanesOf(x + k);
+        const Lanes16 a = v < 0.0f ? -v : v;
+        m = a > m ? a : m;
+    }
+    Lanes16 t = __builtin_shuffle(m, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+    m = t > m ? t : m;
+    t = __builtin_shuffle(m, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
+    m = t > m ? t : m;
+    t = __builtin_shuffle(m, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
+    m = t > m ? t : m;
+    t = __builtin_shuffle(m, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+    m = t > m ? t : m;
+    return m[0];
+}
+
 
 // ---- symmetric grids (the make_qx_quants family): codes l ∈ [−nmax, nmax − 1] ----------------
 

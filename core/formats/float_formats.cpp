@@ -1,6 +1,7 @@
 #include "core/formats/float_formats.h"
 
 #include "core/formats/block_layouts.h"
+#include "core/formats/block_search.h"
 #include "core/formats/format_driver.h"
 #include "core/formats/gguf_formats.h"
 #include "core/quant/int_quant.h"
@@ -74,6 +75,9 @@ int nearestCodeRef(const float* values, int maxCode, float a)
 }
 
 constexpr float kE2M1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+// The value of each 4-bit E2M1 code (bit 3 the sign): the decoders' lookup table.
+constexpr float kFp4Levels[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                  -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
 // Branch-free E2M1 magnitude code with ties to even (see e2m1CodeRef).
 inline int e2m1Code(float a)
@@ -259,13 +263,22 @@ void encodeNvfp4Impl(const float* x, std::int64_t n, float g, std::uint8_t* dst)
     const float* e4 = e4m3Table().decoded.data();
     for (std::int64_t b = 0; b < n / kQKNvfp4; ++b) {
         const float* xb = x + b * kQKNvfp4;
-        float amax = 0.0f;
-        for (int j = 0; j < kQKNvfp4; ++j)
-            amax = std::max(amax, std::fabs(xb[j]));
+        const float amax = search::laneAbsMax<kQKNvfp4>(xb);
         BlockNvfp4 blk{};
         blk.scale = kFast ? e4m3Fast(amax / 6.0f / g) : floatToFp8E4M3Ref(amax / 6.0f / g);
         const float s = e4[blk.scale] * g;
-        if (s > 0.0f) {
+        if (kFast && s > 0.0f) {
+            // Codes in one vector pass (same division and comparisons), then packed in pairs.
+            std::uint8_t nib[kQKNvfp4];
+#pragma omp simd
+            for (int j = 0; j < kQKNvfp4; ++j) {
+                const float v = xb[j] / s;
+                const int c = e2m1Code(std::fabs(v));
+                nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
+            }
+            for (int j = 0; j < kQKNvfp4 / 2; ++j)
+                blk.qs[j] = std::uint8_t(nib[2 * j] | (nib[2 * j + 1] << 4));
+        } else if (s > 0.0f) {
             for (int j = 0; j < kQKNvfp4; ++j) {
                 const float v = xb[j] / s;
                 const int c = kFast ? e2m1Code(std::fabs(v)) : e2m1CodeRef(std::fabs(v));
@@ -288,8 +301,11 @@ void decodeNvfp4(const std::uint8_t* src, std::int64_t nb, float g, float* y)
     for (std::int64_t b = 0; b < nb; ++b) {
         const std::uint8_t* p = src + b * sizeof(BlockNvfp4);
         const float s = e4[p[0]] * g;
-        for (int j = 0; j < kQKNvfp4; ++j)
-            y[b * kQKNvfp4 + j] = s * e2m1Value((p[1 + j / 2] >> (4 * (j & 1))) & 0xF);
+        float* yb = y + b * kQKNvfp4;
+        for (int j = 0; j < kQKNvfp4 / 2; ++j) {
+            yb[2 * j] = s * kFp4Levels[p[1 + j] & 0xF];
+            yb[2 * j + 1] = s * kFp4Levels[p[1 + j] >> 4];
+        }
     }
 }
 
@@ -302,9 +318,7 @@ void encodeMxfp4Impl(const float* x, const float*, std::int64_t n, std::uint8_t*
 {
     for (std::int64_t b = 0; b < n / kQKMxfp4; ++b) {
         const float* xb = x + b * kQKMxfp4;
-        float amax = 0.0f;
-        for (int j = 0; j < kQKMxfp4; ++j)
-            amax = std::max(amax, std::fabs(xb[j]));
+        const float amax = search::laneAbsMax<kQKMxfp4>(xb);
         BlockMxfp4 blk{};
         if (amax > 0.0f) {
             int ex;
@@ -313,10 +327,19 @@ void encodeMxfp4Impl(const float* x, const float*, std::int64_t n, std::uint8_t*
             blk.e = std::uint8_t(e);
             const float inv = std::ldexp(1.0f, 127 - e);
             std::uint8_t nib[kQKMxfp4];
-            for (int j = 0; j < kQKMxfp4; ++j) {
-                const float v = xb[j] * inv;
-                const int c = kFast ? e2m1Code(std::fabs(v)) : e2m1CodeRef(std::fabs(v));
-                nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
+            if constexpr (kFast) {
+#pragma omp simd
+                for (int j = 0; j < kQKMxfp4; ++j) {
+                    const float v = xb[j] * inv;
+                    const int c = e2m1Code(std::fabs(v));
+                    nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
+                }
+            } else {
+                for (int j = 0; j < kQKMxfp4; ++j) {
+                    const float v = xb[j] * inv;
+                    const int c = e2m1CodeRef(std::fabs(v));
+                    nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
+                }
             }
             for (int j = 0; j < 16; ++j)
                 blk.qs[j] = std::uint8_t(nib[j] | (nib[j + 16] << 4));
@@ -334,8 +357,8 @@ void decodeMxfp4(const std::uint8_t* src, std::int64_t nb, float* y)
         const std::uint8_t* p = src + b * sizeof(BlockMxfp4);
         const float s = std::ldexp(1.0f, int(p[0]) - 127);
         for (int j = 0; j < 16; ++j) {
-            y[b * 32 + j] = s * e2m1Value(p[1 + j] & 0xF);
-            y[b * 32 + j + 16] = s * e2m1Value(p[1 + j] >> 4);
+            y[b * 32 + j] = s * kFp4Levels[p[1 + j] & 0xF];
+            y[b * 32 + j + 16] = s * kFp4Levels[p[1 + j] >> 4];
         }
     }
 }
@@ -439,18 +462,6 @@ float mxScale(const std::uint8_t* block, float)
     return std::ldexp(1.0f, int(block[0]) - 127);
 }
 
-// FP4 E2M1 value of each 4-bit code (bit 3 the sign), for the clip model of MXFP4 and NVFP4.
-const float* fp4Levels()
-{
-    static const auto table = [] {
-        std::array<float, 16> t{};
-        for (int c = 0; c < 16; ++c)
-            t[std::size_t(c)] = (c & 8 ? -1.0f : 1.0f) * kE2M1[c & 7];
-        return t;
-    }();
-    return table.data();
-}
-
 template <Format F>
 Result<QuantResult> quantizeBlockFloat(const TensorView& x, const QuantSpec& spec, const QuantOptions& opt,
                                        TaskContext& ctx)
@@ -466,7 +477,7 @@ Result<QuantResult> quantizeBlockFloat(const TensorView& x, const QuantSpec& spe
     c.blockCodes = k.codes;
     if constexpr (F == Format::MXFP4) {
         c.blockScale = &mxScale;
-        c.clip = {kQKMxfp4, 0, 15, fp4Levels()};
+        c.clip = {kQKMxfp4, 0, 15, kFp4Levels};
     }
     auto r = quantizeRows(x, spec, opt, ctx, c, formatTraits(F).name);
     if (r && (F == Format::F16 || F == Format::BF16) && r->metrics.sumErr2 == INFINITY) {
@@ -510,7 +521,7 @@ Result<QuantResult> quantizeNvfp4(const TensorView& x, const QuantSpec& spec, co
     };
     c.blockScale = [](const std::uint8_t* block, float g) { return fp8E4M3ToFloat(block[0]) * g; };
     c.tensorScaleOf = &nvfp4TensorScale;
-    c.clip = {kQKNvfp4, 0, 15, fp4Levels()};
+    c.clip = {kQKNvfp4, 0, 15, kFp4Levels};
     return quantizeRows(x, spec, opt, ctx, c, "nvfp4");
 }
 

@@ -80,22 +80,8 @@ inline void packNibbles32(const std::uint8_t* L, std::uint8_t* qs)
 using search::Ints16;
 using search::Lanes16;
 
-// Sum of the 16 lanes by halving (a fixed order, so every caller gets the same bits).
-inline float laneSum(Lanes16 v)
-{
-    v += __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-    v += __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-    v += __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-    v += __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-    return v[0];
-}
-
-inline Lanes16 lanesOf(const float* v)
-{
-    Lanes16 r;
-    std::memcpy(&r, v, sizeof r);
-    return r;
-}
+using search::laneSum;
+using search::lanesOf;
 
 // The refits take the codes as floats (the encoders have them so before narrowing): GCC 12 turns
 // a vector conversion from 8-bit integers into per-lane scalar code.
