@@ -19,6 +19,7 @@
 #include "core/base/random.h"
 #include "core/formats/float_formats.h"
 #include "core/formats/gguf_formats.h"
+#include "core/formats/format_driver.h"
 #include "core/formats/normal_float.h"
 #include "core/quant/format_traits.h"
 #include "core/quant/quantize.h"
@@ -178,9 +179,7 @@ int main(int argc, char** argv)
                 for (std::int64_t row = 0; row < rows; ++row)
                     for (std::int64_t g = 0; g < cols; g += 64) {
                         const float* xg = xd + row * cols + g;
-                        float amax = 0;
-                        for (int i = 0; i < 64; ++i)
-                            amax = std::max(amax, std::fabs(xg[i]));
+                        const float amax = finiteAbsMax(xg, 64);  // as the NF4 fit does
                         encodeNf4(xg, 64, amax > 0 ? amax : 1.0f, buf.data() + row * cols + g, y.data() + row * cols + g);
                     }
             };

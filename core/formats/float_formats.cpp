@@ -79,6 +79,35 @@ constexpr float kE2M1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
 constexpr float kFp4Levels[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
                                   -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
 
+// 2^k as a float: built from its exponent field when normal, ldexp otherwise (a libm call per
+// block costs more than the block's arithmetic).
+inline float pow2f(int k)
+{
+    if (k >= -126 && k <= 127)
+        return std::bit_cast<float>(std::uint32_t(k + 127) << 23);
+    return std::ldexp(1.0f, k);
+}
+
+using search::Ints16;
+using search::Lanes16;
+using U8x16 = std::uint8_t __attribute__((vector_size(16)));
+
+// The 4-bit E2M1 codes (sign in bit 3, no negative zero) of 16 values, as e2m1Code lane by lane.
+inline U8x16 e2m1Nibbles(Lanes16 v)
+{
+    const Lanes16 a = v < 0.0f ? -v : v;
+    Ints16 c = {};
+    c -= a > 0.25f;  // a true comparison is −1
+    c -= a >= 0.75f;
+    c -= a > 1.25f;
+    c -= a >= 1.75f;
+    c -= a > 2.5f;
+    c -= a >= 3.5f;
+    c -= a > 5.0f;
+    c |= (v < 0.0f) & (c != 0) & 8;
+    return __builtin_convertvector(c, U8x16);
+}
+
 // Branch-free E2M1 magnitude code with ties to even (see e2m1CodeRef).
 inline int e2m1Code(float a)
 {
@@ -268,16 +297,14 @@ void encodeNvfp4Impl(const float* x, std::int64_t n, float g, std::uint8_t* dst)
         blk.scale = kFast ? e4m3Fast(amax / 6.0f / g) : floatToFp8E4M3Ref(amax / 6.0f / g);
         const float s = e4[blk.scale] * g;
         if (kFast && s > 0.0f) {
-            // Codes in one vector pass (same division and comparisons), then packed in pairs.
-            std::uint8_t nib[kQKNvfp4];
-#pragma omp simd
-            for (int j = 0; j < kQKNvfp4; ++j) {
-                const float v = xb[j] / s;
-                const int c = e2m1Code(std::fabs(v));
-                nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
-            }
-            for (int j = 0; j < kQKNvfp4 / 2; ++j)
-                blk.qs[j] = std::uint8_t(nib[2 * j] | (nib[2 * j + 1] << 4));
+            // Codes of the 16 values in one vector (same division and comparisons), then the even
+            // and odd ones packed into bytes.
+            static_assert(kQKNvfp4 == 16);
+            const U8x16 nib = e2m1Nibbles(search::lanesOf(xb) / s);
+            const U8x16 even = __builtin_shuffle(nib, U8x16{0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14});
+            const U8x16 odd = __builtin_shuffle(nib, U8x16{1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15});
+            const U8x16 packed = even | (odd << 4);
+            std::memcpy(blk.qs, &packed, sizeof blk.qs);
         } else if (s > 0.0f) {
             for (int j = 0; j < kQKNvfp4; ++j) {
                 const float v = xb[j] / s;
@@ -321,28 +348,33 @@ void encodeMxfp4Impl(const float* x, const float*, std::int64_t n, std::uint8_t*
         const float amax = search::laneAbsMax<kQKMxfp4>(xb);
         BlockMxfp4 blk{};
         if (amax > 0.0f) {
-            int ex;
-            std::frexp(amax, &ex);  // amax = m · 2^ex, m ∈ [0.5, 1): floor(log2 amax) = ex − 1
-            const int e = std::clamp(ex - 1 - 2 + 127, 0, 254);
+            // floor(log2 amax): the exponent field for a normal amax (frexp for a subnormal one).
+            const std::uint32_t bits = std::bit_cast<std::uint32_t>(amax);
+            int lg = int(bits >> 23) - 127;
+            if ((bits >> 23) == 0) {
+                int ex;
+                std::frexp(amax, &ex);  // amax = m · 2^ex, m ∈ [0.5, 1)
+                lg = ex - 1;
+            }
+            const int e = std::clamp(lg - 2 + 127, 0, 254);
             blk.e = std::uint8_t(e);
-            const float inv = std::ldexp(1.0f, 127 - e);
-            std::uint8_t nib[kQKMxfp4];
+            const float inv = pow2f(127 - e);
             if constexpr (kFast) {
-#pragma omp simd
-                for (int j = 0; j < kQKMxfp4; ++j) {
-                    const float v = xb[j] * inv;
-                    const int c = e2m1Code(std::fabs(v));
-                    nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
-                }
+                // Byte j holds codes j and j + 16: two code vectors, one shift and or.
+                static_assert(kQKMxfp4 == 32);
+                const U8x16 lo = e2m1Nibbles(search::lanesOf(xb) * inv), hi = e2m1Nibbles(search::lanesOf(xb + 16) * inv);
+                const U8x16 packed = lo | (hi << 4);
+                std::memcpy(blk.qs, &packed, sizeof blk.qs);
             } else {
+                std::uint8_t nib[kQKMxfp4];
                 for (int j = 0; j < kQKMxfp4; ++j) {
                     const float v = xb[j] * inv;
                     const int c = e2m1CodeRef(std::fabs(v));
                     nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
                 }
+                for (int j = 0; j < 16; ++j)
+                    blk.qs[j] = std::uint8_t(nib[j] | (nib[j + 16] << 4));
             }
-            for (int j = 0; j < 16; ++j)
-                blk.qs[j] = std::uint8_t(nib[j] | (nib[j + 16] << 4));
         }
         std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
     }
@@ -355,7 +387,7 @@ void decodeMxfp4(const std::uint8_t* src, std::int64_t nb, float* y)
 {
     for (std::int64_t b = 0; b < nb; ++b) {
         const std::uint8_t* p = src + b * sizeof(BlockMxfp4);
-        const float s = std::ldexp(1.0f, int(p[0]) - 127);
+        const float s = pow2f(int(p[0]) - 127);
         for (int j = 0; j < 16; ++j) {
             y[b * 32 + j] = s * kFp4Levels[p[1 + j] & 0xF];
             y[b * 32 + j + 16] = s * kFp4Levels[p[1 + j] >> 4];
