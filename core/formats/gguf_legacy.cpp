@@ -72,19 +72,17 @@ inline void packNibbles32(const std::uint8_t* L, std::uint8_t* qs)
 }
 
 
-// Least-squares refit of the scale (and minimum) for fixed round-to-nearest codes: the codes stay,
-// the stored scale becomes the one that minimises the squared error for them. One compiled instance
-// (noinline) serves the fast and the reference encoders, so both produce the same bytes. The sums
-// are vector reductions: a sequential float sum over a block is a 32-step dependency chain that
-// costs more than everything else the encoder does.
 using search::Ints16;
 using search::Lanes16;
-
 using search::laneSum;
 using search::lanesOf;
 
-// The refits take the codes as floats (the encoders have them so before narrowing): GCC 12 turns
-// a vector conversion from 8-bit integers into per-lane scalar code.
+// Least-squares refit of the scale (and minimum) for fixed round-to-nearest codes: the codes stay,
+// the stored scale becomes the one that minimises the squared error for them. One compiled instance
+// (noinline) serves the fast and the reference encoders, so both produce the same bytes. The sums
+// are 16-lane vector reductions (a sequential sum over a block is a 32-step dependency chain), and
+// the codes come as floats, which the encoders have before narrowing: GCC 12 turns a vector
+// conversion from 8-bit integers into per-lane scalar code.
 [[gnu::noinline]] float refitScale(const float* x, const float* l, float d)
 {
     const Lanes16 x0 = lanesOf(x), x1 = lanesOf(x + 16), l0 = lanesOf(l), l1 = lanesOf(l + 16);
@@ -773,8 +771,6 @@ Result<QuantResult> quantizeLegacy(const TensorView& x, const QuantSpec& spec, c
     c.blockCodes = k.codes;
     c.blockScale = &scaleAtFront;
     // Code ranges as blockCodes reports them (Q4_0: q − 8, IQ4_NL: the table index).
-    static const float kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-    static_assert(sizeof kIq4Levels / sizeof kIq4Levels[0] == sizeof kIq4NlValues);
     c.clip.subBlock = 32;
     switch (F) {
     case Format::Q8_0: c.clip.codeMin = -128, c.clip.codeMax = 127; break;
@@ -782,7 +778,7 @@ Result<QuantResult> quantizeLegacy(const TensorView& x, const QuantSpec& spec, c
     case Format::Q5_0: c.clip.codeMin = -16, c.clip.codeMax = 15; break;
     case Format::Q4_1: c.clip.codeMin = 0, c.clip.codeMax = 15; break;
     case Format::Q5_1: c.clip.codeMin = 0, c.clip.codeMax = 31; break;
-    case Format::IQ4_NL: c.clip.codeMin = 0, c.clip.codeMax = 15, c.clip.levels = kIq4Levels; break;
+    case Format::IQ4_NL: c.clip.codeMin = 0, c.clip.codeMax = 15, c.clip.levels = iq4Tables().values; break;
     default: c.clip.subBlock = 0; break;
     }
     return quantizeRows(x, spec, opt, ctx, c, formatTraits(F).name);

@@ -277,16 +277,14 @@ Result<QuantResult> quantizeIntImpl(const TensorView& x, const QuantSpec& spec, 
             if (pooledKl && !progress.stopRequested())
                 applyPooledKl(x, L, grid, r.ranges, r.scales);
         } else {
-            // Scratch for a sorted copy (percentile) or the finite values of a segment holding
-            // Inf/NaN (MSE, KL); allocated only when needed: zero-filling a tensor-sized buffer
-            // costs more than the MSE search itself.
-            std::vector<float> work(spec.range.kind == RangeKind::Percentile && segN < kPercentileBySelection ? segN : 0);
+            // Scratch only where chooseRange needs it: zero-filling a tensor-sized buffer costs
+            // more than the MSE search itself.
+            std::vector<float> work;
             for (std::int64_t s = 0; s < S && !progress.stopRequested(); ++s) {
                 const float* seg = x.data + L.runBase(s);
                 const FiniteRange fr = finiteRange(seg, segN);
                 segHasNonFinite[s] = fr.nonfinite > 0;
-                if (spec.range.kind != RangeKind::MinMax && (fr.nonfinite > 0 || fr.finite < kPercentileBySelection) &&
-                    work.empty())
+                if (work.empty() && rangeNeedsScratch(spec.range, fr))
                     work.resize(segN);
                 if (pooledKl) {
                     r.ranges[s] = ClipRange{fr.lo, fr.hi};

@@ -17,20 +17,37 @@ namespace ql {
 
 namespace {
 
+// Where quantile q of m sorted values lies (numpy's default linear interpolation): between the
+// order statistics of ranks i and j = min(i + 1, m − 1), at fraction frac.
+struct QuantilePos {
+    std::int64_t i = 0, j = 0;
+    double frac = 0.0;
+
+    QuantilePos(double q, std::int64_t m)
+    {
+        const double pos = q * double(m - 1);
+        i = static_cast<std::int64_t>(std::floor(pos));
+        j = std::min(i + 1, m - 1);
+        frac = pos - double(i);
+    }
+    /// The quantile from the values of ranks i and j.
+    float at(float a, float b) const
+    {
+        return frac == 0.0 ? a : static_cast<float>(double(a) + frac * (double(b) - double(a)));
+    }
+};
+
 // Linear-interpolated quantile (numpy's default) of v[0..n) for q in [0, 1]; reorders v.
 float quantileInPlace(float* v, std::int64_t n, double q)
 {
     if (n == 0)
         return 0.0f;
-    const double pos = q * double(n - 1);
-    const auto i = static_cast<std::int64_t>(std::floor(pos));
-    const double frac = pos - double(i);
-    std::nth_element(v, v + i, v + n);
-    const float a = v[i];
-    if (frac == 0.0 || i + 1 >= n)
+    const QuantilePos p(q, n);
+    std::nth_element(v, v + p.i, v + n);
+    const float a = v[p.i];
+    if (p.frac == 0.0 || p.j == p.i)
         return a;
-    const float b = *std::min_element(v + i + 1, v + n);
-    return static_cast<float>(double(a) + frac * (double(b) - double(a)));
+    return p.at(a, *std::min_element(v + p.i + 1, v + n));
 }
 
 // Copies the finite values of x into out; returns how many.
@@ -73,9 +90,9 @@ inline float keyValue(std::uint32_t k, bool absolute)
 // Exact order statistics (0-based ranks among the finite values, ascending) of a large array
 // without sorting a copy: a histogram of the top 16 key bits finds the bucket of each rank, then
 // only that bucket's values are selected among. Two passes over x, parallel outside a parallel
-// region; integer counts, so the result does not depend on the thread count. Returns the number
-// of finite values; out[j] is the value of rank ranks[j] (ranks must be < that number).
-std::int64_t orderStatistics(const float* x, std::int64_t n, bool absolute, const std::int64_t* ranks, int count,
+// region; integer counts, so the result does not depend on the thread count. out[j] is the value
+// of rank ranks[j] (ranks must be below the number of finite values).
+void orderStatistics(const float* x, std::int64_t n, bool absolute, const std::int64_t* ranks, int count,
                              float* out)
 {
     constexpr int kBuckets = 1 << 16;
@@ -95,9 +112,6 @@ std::int64_t orderStatistics(const float* x, std::int64_t n, bool absolute, cons
     for (const auto& h : local)
         for (int b = 0; b < kBuckets; ++b)
             hist[std::size_t(b)] += h[std::size_t(b)];
-    std::int64_t finite = 0;
-    for (auto c : hist)
-        finite += c;
     // Bucket of each rank and the rank's position inside it.
     std::vector<int> bucket(static_cast<std::size_t>(count));
     std::vector<std::int64_t> inside(static_cast<std::size_t>(count));
@@ -145,7 +159,6 @@ std::int64_t orderStatistics(const float* x, std::int64_t n, bool absolute, cons
         std::nth_element(ks.begin(), nth, ks.end());
         out[j] = keyValue(*nth, absolute);
     }
-    return finite;
 }
 
 // Up to kTail of the largest (top) or smallest finite values of x (|x| for `absolute`), in order
@@ -178,10 +191,8 @@ int extremeValues(const float* x, std::int64_t n, bool absolute, bool top, int n
 // end; false otherwise.
 bool tailQuantile(const float* x, std::int64_t n, std::int64_t m, bool absolute, double q, float& result)
 {
-    const double pos = q * double(m - 1);
-    const auto i = static_cast<std::int64_t>(std::floor(pos));
-    const double frac = pos - double(i);
-    const std::int64_t j = std::min(i + 1, m - 1);
+    const QuantilePos p(q, m);
+    const std::int64_t i = p.i, j = p.j;
     float buf[kTail];
     float a, b;
     if (m - i <= kTail) {
@@ -199,7 +210,7 @@ bool tailQuantile(const float* x, std::int64_t n, std::int64_t m, bool absolute,
     } else {
         return false;
     }
-    result = frac == 0.0 ? a : static_cast<float>(double(a) + frac * (double(b) - double(a)));
+    result = p.at(a, b);
     return true;
 }
 
@@ -208,21 +219,17 @@ bool tailQuantile(const float* x, std::int64_t n, std::int64_t m, bool absolute,
 void quantilesByOrder(const float* x, std::int64_t n, std::int64_t finite, bool absolute, const double* qs, int nq,
                       float* out)
 {
+    std::vector<QuantilePos> pos;
     std::vector<std::int64_t> ranks;
-    std::vector<double> frac;
     for (int j = 0; j < nq; ++j) {
-        const double pos = qs[j] * double(finite - 1);
-        const auto i = static_cast<std::int64_t>(std::floor(pos));
-        ranks.push_back(i);
-        ranks.push_back(std::min(i + 1, finite - 1));
-        frac.push_back(pos - double(i));
+        pos.emplace_back(qs[j], finite);
+        ranks.push_back(pos.back().i);
+        ranks.push_back(pos.back().j);
     }
     std::vector<float> v(ranks.size());
     orderStatistics(x, n, absolute, ranks.data(), int(ranks.size()), v.data());
-    for (int j = 0; j < nq; ++j) {
-        const float a = v[std::size_t(2 * j)], b = v[std::size_t(2 * j + 1)];
-        out[j] = frac[std::size_t(j)] == 0.0 ? a : static_cast<float>(double(a) + frac[std::size_t(j)] * (double(b) - double(a)));
-    }
+    for (int j = 0; j < nq; ++j)
+        out[j] = pos[std::size_t(j)].at(v[std::size_t(2 * j)], v[std::size_t(2 * j + 1)]);
 }
 
 } // namespace
@@ -494,6 +501,17 @@ ClipRange klClipRange(const float* x, std::int64_t n, const IntGrid& grid)
 ClipRange chooseRange(const float* x, std::int64_t n, const RangeMethod& method, const IntGrid& grid, float* work)
 {
     return chooseRange(x, n, finiteRange(x, n), method, grid, work);
+}
+
+bool rangeNeedsScratch(const RangeMethod& method, const FiniteRange& fr)
+{
+    switch (method.kind) {
+    case RangeKind::MinMax: return false;
+    case RangeKind::Percentile: return fr.finite < kPercentileBySelection;
+    case RangeKind::Mse:
+    case RangeKind::Kl: return fr.nonfinite > 0;
+    }
+    return true;
 }
 
 ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, const RangeMethod& method,

@@ -33,6 +33,8 @@ struct IntGrid {
 /// segments.
 ClipRange chooseRange(const float* x, std::int64_t n, const RangeMethod& method, const IntGrid& grid, float* work);
 inline constexpr std::int64_t kPercentileBySelection = std::int64_t(1) << 18;
+/// Whether chooseRange needs `work` for this method on a segment with finite range fr.
+bool rangeNeedsScratch(const RangeMethod& method, const FiniteRange& fr);
 /// The same with the finite range of x already known (saves a pass).
 ClipRange chooseRange(const float* x, std::int64_t n, const FiniteRange& fr, const RangeMethod& method,
                       const IntGrid& grid, float* work);
