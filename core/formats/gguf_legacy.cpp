@@ -15,6 +15,7 @@
 #include "core/formats/block_search.h"
 #include "core/formats/format_driver.h"
 #include "core/formats/gguf_formats.h"
+#include "core/formats/lane_batch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -78,27 +79,174 @@ using search::laneSum;
 using search::lanesOf;
 
 // Least-squares refit of the scale (and minimum) for fixed round-to-nearest codes: the codes stay,
-// the stored scale becomes the one that minimises the squared error for them. One compiled instance
-// (noinline) serves the fast and the reference encoders, so both produce the same bytes. The sums
-// are 16-lane vector reductions (a sequential sum over a block is a 32-step dependency chain), and
-// the codes come as floats, which the encoders have before narrowing: GCC 12 turns a vector
-// conversion from 8-bit integers into per-lane scalar code.
-[[gnu::noinline]] float refitScale(const float* x, const float* l, float d)
+// the stored scale becomes the one that minimises the squared error for them. The sums are 16-lane
+// vector reductions (a sequential sum over a block is a 32-step dependency chain) with the codes
+// as floats, which the encoders have before narrowing: GCC 12 turns a vector conversion from 8-bit
+// integers into per-lane scalar code. The fast encoders reduce 16 blocks at once (lane_batch.h) in
+// the same tree as laneSum, the block-at-a-time references use the functions below; both build
+// their per-block partials with the same inline expressions and finish in the same compiled
+// function, so their bytes are identical.
+using batch::splat;
+
+inline Lanes16 partDot(Lanes16 a0, Lanes16 b0, Lanes16 a1, Lanes16 b1)
 {
-    const Lanes16 x0 = lanesOf(x), x1 = lanesOf(x + 16), l0 = lanesOf(l), l1 = lanesOf(l + 16);
-    const float sxl = laneSum(x0 * l0 + x1 * l1), sl2 = laneSum(l0 * l0 + l1 * l1);
-    return sl2 > 0.0f ? sxl / sl2 : d;
+    return a0 * b0 + a1 * b1;
+}
+inline Lanes16 partSum(Lanes16 a0, Lanes16 a1)
+{
+    return a0 + a1;
 }
 
-[[gnu::noinline]] void refitAffine(const float* x, const float* q, float& d, float& m)
+// Scale Σxl / Σl² lane-wise, `fallback` where Σl² = 0.
+inline Lanes16 finishScale(Lanes16 sxl, Lanes16 sl2, Lanes16 fallback)
+{
+    return sl2 > 0.0f ? sxl / sl2 : fallback;
+}
+
+// Affine least squares over 32 values, lane-wise: d and m solve the 2×2 normal equations where
+// their determinant is positive and keep the round-to-nearest fit elsewhere.
+[[gnu::noinline]] void finishAffine(Lanes16 sq, Lanes16 sq2, Lanes16 sx, Lanes16 sxq, Lanes16& d, Lanes16& m)
+{
+    const Lanes16 det = 32.0f * sq2 - sq * sq;
+    const Lanes16 dn = (32.0f * sxq - sx * sq) / det, mn = (sq2 * sx - sq * sxq) / det;
+    d = det > 0.0f ? dn : d;
+    m = det > 0.0f ? mn : m;
+}
+
+float refitScale(const float* x, const float* l, float d)
+{
+    const Lanes16 x0 = lanesOf(x), x1 = lanesOf(x + 16), l0 = lanesOf(l), l1 = lanesOf(l + 16);
+    const float sxl = laneSum(partDot(x0, l0, x1, l1)), sl2 = laneSum(partDot(l0, l0, l1, l1));
+    return finishScale(splat(sxl), splat(sl2), splat(d))[0];
+}
+
+void refitAffine(const float* x, const float* q, float& d, float& m)
 {
     const Lanes16 x0 = lanesOf(x), x1 = lanesOf(x + 16), q0 = lanesOf(q), q1 = lanesOf(q + 16);
-    const float sq = laneSum(q0 + q1), sq2 = laneSum(q0 * q0 + q1 * q1), sx = laneSum(x0 + x1),
-                sxq = laneSum(x0 * q0 + x1 * q1);
-    const float D = 32.0f * sq2 - sq * sq;
-    if (D > 0.0f) {
-        d = (32.0f * sxq - sx * sq) / D;
-        m = (sq2 * sx - sq * sxq) / D;
+    Lanes16 dv = splat(d), mv = splat(m);
+    finishAffine(splat(laneSum(partSum(q0, q1))), splat(laneSum(partDot(q0, q0, q1, q1))),
+                 splat(laneSum(partSum(x0, x1))), splat(laneSum(partDot(x0, q0, x1, q1))), dv, mv);
+    d = dv[0];
+    m = mv[0];
+}
+
+using batch::absLanes;
+using batch::clampLanes;
+using batch::reduce16;
+using batch::toInts;
+using search::roundMagic;
+
+// The fast round-to-nearest encoders, 16 blocks per call: a range pass (per-block partial
+// extremes, reduced together), then codes and refit sums, then the 16 scales as one fp16
+// conversion. Rounding is by the magic number (half to even, |v| ≤ 32 here), as rint.
+
+inline Lanes16 laneMax(Lanes16 a, Lanes16 b)
+{
+    return a > b ? a : b;
+}
+inline Lanes16 laneMin(Lanes16 a, Lanes16 b)
+{
+    return a < b ? a : b;
+}
+
+void q8_0Batch(const float* x, std::uint8_t* out)
+{
+    Lanes16 part[16], sxl[16], sl2[16];
+    for (int b = 0; b < 16; ++b)
+        part[b] = laneMax(absLanes(lanesOf(x + 32 * b)), absLanes(lanesOf(x + 32 * b + 16)));
+    const Lanes16 d = reduce16(part, batch::Max{}) / 127.0f;
+    const Lanes16 id = d != 0.0f ? 1.0f / d : Lanes16{};
+    for (int b = 0; b < 16; ++b) {
+        const Lanes16 x0 = lanesOf(x + 32 * b), x1 = lanesOf(x + 32 * b + 16);
+        const Lanes16 q0 = roundMagic(x0 * id[b]), q1 = roundMagic(x1 * id[b]);
+        batch::storeBytes(toInts(q0), out + 34 * b + 2);
+        batch::storeBytes(toInts(q1), out + 34 * b + 18);
+        sxl[b] = partDot(x0, q0, x1, q1);
+        sl2[b] = partDot(q0, q0, q1, q1);
+    }
+    std::uint16_t h[16];
+    batch::toF16(finishScale(reduce16(sxl, batch::Add{}), reduce16(sl2, batch::Add{}), d), h);
+    for (int b = 0; b < 16; ++b)
+        std::memcpy(out + 34 * b, h + b, 2);
+}
+
+// Q4_0 (NMAX 8) and Q5_0 (NMAX 16): d = max / −NMAX, codes c = clamp(round(x / d) + NMAX).
+template <int NMAX>
+void symBatch(const float* x, std::uint8_t* out)
+{
+    constexpr int kBytes = NMAX == 8 ? 18 : 22;
+    Lanes16 hi[16], lo[16], sxl[16], sl2[16];
+    for (int b = 0; b < 16; ++b) {
+        const Lanes16 x0 = lanesOf(x + 32 * b), x1 = lanesOf(x + 32 * b + 16);
+        hi[b] = laneMax(x0, x1);
+        lo[b] = laneMin(x0, x1);
+    }
+    const Lanes16 mx = reduce16(hi, batch::Max{}), mn = reduce16(lo, batch::Min{});
+    const Lanes16 d = (mx >= -mn ? mx : mn) / float(-NMAX);
+    const Lanes16 id = d != 0.0f ? 1.0f / d : Lanes16{};
+    for (int b = 0; b < 16; ++b) {
+        const Lanes16 x0 = lanesOf(x + 32 * b), x1 = lanesOf(x + 32 * b + 16);
+        const Lanes16 c0 = clampLanes(roundMagic(x0 * id[b]) + float(NMAX), 0.0f, float(2 * NMAX - 1));
+        const Lanes16 c1 = clampLanes(roundMagic(x1 * id[b]) + float(NMAX), 0.0f, float(2 * NMAX - 1));
+        const Lanes16 l0 = c0 - float(NMAX), l1 = c1 - float(NMAX);
+        sxl[b] = partDot(x0, l0, x1, l1);
+        sl2[b] = partDot(l0, l0, l1, l1);
+        const Ints16 i0 = toInts(c0), i1 = toInts(c1);
+        std::uint8_t* blk = out + kBytes * b;
+        if constexpr (NMAX == 8) {
+            batch::storeBytes(i0 | (i1 << 4), blk + 2);
+        } else {
+            const std::uint32_t qh = batch::maskAtLeast(c0, 16.0f) | batch::maskAtLeast(c1, 16.0f) << 16;
+            std::memcpy(blk + 2, &qh, 4);
+            batch::storeBytes((i0 & 15) | ((i1 & 15) << 4), blk + 6);
+        }
+    }
+    std::uint16_t h[16];
+    batch::toF16(finishScale(reduce16(sxl, batch::Add{}), reduce16(sl2, batch::Add{}), d), h);
+    for (int b = 0; b < 16; ++b)
+        std::memcpy(out + kBytes * b, h + b, 2);
+}
+
+// Q4_1 (NMAX 15) and Q5_1 (NMAX 31): d = (max − min) / NMAX, m = min, c = clamp(round((x − m) / d)).
+template <int NMAX>
+void affineBatch(const float* x, std::uint8_t* out)
+{
+    constexpr int kBytes = NMAX == 15 ? 20 : 24;
+    Lanes16 hi[16], lo[16], sq[16], sq2[16], sx[16], sxq[16];
+    for (int b = 0; b < 16; ++b) {
+        const Lanes16 x0 = lanesOf(x + 32 * b), x1 = lanesOf(x + 32 * b + 16);
+        hi[b] = laneMax(x0, x1);
+        lo[b] = laneMin(x0, x1);
+    }
+    const Lanes16 mx = reduce16(hi, batch::Max{}), mn = reduce16(lo, batch::Min{});
+    Lanes16 d = (mx - mn) / float(NMAX), m = mn;
+    const Lanes16 id = d != 0.0f ? 1.0f / d : Lanes16{};
+    for (int b = 0; b < 16; ++b) {
+        const Lanes16 x0 = lanesOf(x + 32 * b), x1 = lanesOf(x + 32 * b + 16);
+        const Lanes16 q0 = clampLanes(roundMagic((x0 - mn[b]) * id[b]), 0.0f, float(NMAX));
+        const Lanes16 q1 = clampLanes(roundMagic((x1 - mn[b]) * id[b]), 0.0f, float(NMAX));
+        sq[b] = partSum(q0, q1);
+        sq2[b] = partDot(q0, q0, q1, q1);
+        sx[b] = partSum(x0, x1);
+        sxq[b] = partDot(x0, q0, x1, q1);
+        const Ints16 i0 = toInts(q0), i1 = toInts(q1);
+        std::uint8_t* blk = out + kBytes * b;
+        if constexpr (NMAX == 15) {
+            batch::storeBytes(i0 | (i1 << 4), blk + 4);
+        } else {
+            const std::uint32_t qh = batch::maskAtLeast(q0, 16.0f) | batch::maskAtLeast(q1, 16.0f) << 16;
+            std::memcpy(blk + 4, &qh, 4);
+            batch::storeBytes((i0 & 15) | ((i1 & 15) << 4), blk + 8);
+        }
+    }
+    finishAffine(reduce16(sq, batch::Add{}), reduce16(sq2, batch::Add{}), reduce16(sx, batch::Add{}),
+                 reduce16(sxq, batch::Add{}), d, m);
+    std::uint16_t hd[16], hm[16];
+    batch::toF16(d, hd);
+    batch::toF16(m, hm);
+    for (int b = 0; b < 16; ++b) {
+        std::memcpy(out + kBytes * b, hd + b, 2);
+        std::memcpy(out + kBytes * b + 2, hm + b, 2);
     }
 }
 
@@ -127,25 +275,7 @@ void encodeQ8_0Ref(const float* x, const float*, std::int64_t n, std::uint8_t* d
 
 void encodeQ8_0(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
 {
-    for (std::int64_t b = 0; b < n / kQK8_0; ++b) {
-        const float* xb = x + b * kQK8_0;
-        float amax = 0.0f;
-#pragma omp simd reduction(max : amax)
-        for (int j = 0; j < kQK8_0; ++j)
-            amax = std::max(amax, std::fabs(xb[j]));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        std::uint8_t* out = dst + b * sizeof(BlockQ8_0);
-        std::int8_t q[kQK8_0];
-        float qf[kQK8_0];
-#pragma omp simd
-        for (int j = 0; j < kQK8_0; ++j) {
-            qf[j] = __builtin_rintf(xb[j] * id);
-            q[j] = std::int8_t(qf[j]);
-        }
-        const std::uint16_t dh = toF16(refitScale(xb, qf, d));
-        std::memcpy(out, &dh, 2);
-        std::memcpy(out + 2, q, kQK8_0);
-    }
+    batch::forBatches<sizeof(BlockQ8_0)>(x, n, dst, q8_0Batch);
 }
 
 void decodeQ8_0Ref(const std::uint8_t* src, std::int64_t nb, float* y)
@@ -225,6 +355,10 @@ void symBlock(const float* xb, const float* wb, float& d, std::uint8_t* L)
 template <bool kFast>
 void encodeQ4_0Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
+    if (kFast && !imp) {
+        batch::forBatches<sizeof(BlockQ4_0)>(x, n, dst, symBatch<8>);
+        return;
+    }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
     float w[32];
     for (std::int64_t b = 0; b < n / 32; ++b) {
@@ -247,6 +381,10 @@ void encodeQ4_0Impl(const float* x, const float* imp, std::int64_t n, std::uint8
 template <bool kFast>
 void encodeQ5_0Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
+    if (kFast && !imp) {
+        batch::forBatches<sizeof(BlockQ5_0)>(x, n, dst, symBatch<16>);
+        return;
+    }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
     float w[32];
     for (std::int64_t b = 0; b < n / 32; ++b) {
@@ -408,6 +546,10 @@ void affineBlock(const float* xb, const float* wb, float& d, float& m, std::uint
 template <bool kFast>
 void encodeQ4_1Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
+    if (kFast && !imp) {
+        batch::forBatches<sizeof(BlockQ4_1)>(x, n, dst, affineBatch<15>);
+        return;
+    }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
     float w[32];
     for (std::int64_t b = 0; b < n / 32; ++b) {
@@ -428,6 +570,10 @@ void encodeQ4_1Impl(const float* x, const float* imp, std::int64_t n, std::uint8
 template <bool kFast>
 void encodeQ5_1Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
+    if (kFast && !imp) {
+        batch::forBatches<sizeof(BlockQ5_1)>(x, n, dst, affineBatch<31>);
+        return;
+    }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
     float w[32];
     for (std::int64_t b = 0; b < n / 32; ++b) {

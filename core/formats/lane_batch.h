@@ -1,0 +1,154 @@
+#pragma once
+// Sixteen blocks at a time (internal to core/formats).
+//
+// A round-to-nearest block encoder needs a few horizontal reductions per block of 32 (its range,
+// then the least-squares sums of the refit). Done one block at a time, each is a chain of four
+// dependent shuffle-and-add steps, and that latency, not memory, bounds the encoder. Here each
+// block keeps its partial sums in one 16-lane vector, and the partial vectors of 16 blocks are
+// reduced together: four levels of two-input shuffles leave block b's total in lane b. The tree
+// is the one laneSum (block_search.h) uses, so a batched encoder and a block-at-a-time reference
+// produce the same bits.
+
+#include "core/base/dtype.h"
+#include "core/formats/block_search.h"
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) || (defined(__F16C__) && defined(__AVX__))
+#include <immintrin.h>
+#endif
+
+namespace ql::batch {
+
+using search::Ints16;
+using search::Lanes16;
+using search::lanesOf;
+
+inline constexpr int kBlocks = 16;  // blocks per batch: one lane each in the reduced sums
+
+/// v in every lane (keeping the sign of zero, which `Lanes16{} + v` would lose).
+inline Lanes16 splat(float v)
+{
+    return Lanes16{v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v};
+}
+
+struct Add {
+    Lanes16 operator()(Lanes16 a, Lanes16 b) const { return a + b; }
+};
+struct Max {
+    Lanes16 operator()(Lanes16 a, Lanes16 b) const { return a > b ? a : b; }
+};
+struct Min {
+    Lanes16 operator()(Lanes16 a, Lanes16 b) const { return a < b ? a : b; }
+};
+
+/// r[b] = the reduction of the 16 lanes of v[b] by `op`, b = 0..15. Level k combines lane i with
+/// lane i + 8 / 4 / 2 / 1 of the same block, exactly as laneSum's halving does for lane 0.
+template <typename Op>
+inline Lanes16 reduce16(const Lanes16* v, Op op)
+{
+    constexpr Ints16 lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    constexpr Ints16 hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    constexpr Ints16 lo4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    constexpr Ints16 hi4 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+    constexpr Ints16 lo2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    constexpr Ints16 hi2 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
+    constexpr Ints16 lo1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    constexpr Ints16 hi1 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    Lanes16 u[8], w[4], z[2];
+    for (int k = 0; k < 8; ++k)  // lanes 0-7: block 2k, 8-15: block 2k + 1
+        u[k] = op(__builtin_shuffle(v[2 * k], v[2 * k + 1], lo8), __builtin_shuffle(v[2 * k], v[2 * k + 1], hi8));
+    for (int k = 0; k < 4; ++k)  // four lanes per block
+        w[k] = op(__builtin_shuffle(u[2 * k], u[2 * k + 1], lo4), __builtin_shuffle(u[2 * k], u[2 * k + 1], hi4));
+    for (int k = 0; k < 2; ++k)  // two lanes per block
+        z[k] = op(__builtin_shuffle(w[2 * k], w[2 * k + 1], lo2), __builtin_shuffle(w[2 * k], w[2 * k + 1], hi2));
+    return op(__builtin_shuffle(z[0], z[1], lo1), __builtin_shuffle(z[0], z[1], hi1));
+}
+
+/// The 16 lanes as fp16 bits, rounded to nearest even (F16C / AVX-512 when the build has them;
+/// the scalar conversion gives the same bits).
+inline void toF16(Lanes16 v, std::uint16_t* h)
+{
+#if defined(__AVX512F__)
+    __m512 r;
+    std::memcpy(&r, &v, sizeof r);
+    const __m256i p = _mm512_maskz_cvtps_ph(0xFFFF, r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    std::memcpy(h, &p, 32);
+#elif defined(__F16C__) && defined(__AVX__)
+    float f[16];
+    std::memcpy(f, &v, sizeof f);
+    const __m128i a = _mm256_cvtps_ph(_mm256_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m128i b = _mm256_cvtps_ph(_mm256_loadu_ps(f + 8), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    std::memcpy(h, &a, 16);
+    std::memcpy(h + 8, &b, 16);
+#else
+    for (int i = 0; i < 16; ++i)
+        h[i] = floatToHalf(v[i]);
+#endif
+}
+
+/// The low byte of each of the 16 lanes → 16 bytes (codes that fit a byte, signed or not).
+inline void storeBytes(Ints16 v, std::uint8_t* dst)
+{
+    using Bytes16 = std::uint8_t __attribute__((vector_size(16)));
+    const Bytes16 b = __builtin_convertvector(v, Bytes16);
+    std::memcpy(dst, &b, 16);
+}
+
+/// Integer-valued float lanes → int32 lanes.
+inline Ints16 toInts(Lanes16 v)
+{
+    return __builtin_convertvector(v, Ints16);
+}
+
+/// |v| by clearing the sign bit (−0 becomes +0, as std::fabs).
+inline Lanes16 absLanes(Lanes16 v)
+{
+    Ints16 i;
+    std::memcpy(&i, &v, sizeof i);
+    i &= 0x7FFFFFFF;
+    std::memcpy(&v, &i, sizeof v);
+    return v;
+}
+
+inline Lanes16 clampLanes(Lanes16 v, float lo, float hi)
+{
+    v = v < lo ? Lanes16{} + lo : v;
+    return v > hi ? Lanes16{} + hi : v;
+}
+
+/// Bit i set where lane i of v is ≥ t.
+inline std::uint32_t maskAtLeast(Lanes16 v, float t)
+{
+#if defined(__AVX512F__)
+    __m512 r;
+    std::memcpy(&r, &v, sizeof r);
+    return _mm512_cmp_ps_mask(r, _mm512_set1_ps(t), _CMP_GE_OQ);
+#else
+    std::uint32_t m = 0;
+    for (int i = 0; i < 16; ++i)
+        m |= std::uint32_t(v[i] >= t) << i;
+    return m;
+#endif
+}
+
+/// Runs `kernel(x, dst)` over the blocks of one row 16 blocks at a time; a last partial batch is
+/// padded with zero blocks in a local buffer and only its real blocks are copied out.
+template <int BlockBytes, typename Kernel>
+inline void forBatches(const float* x, std::int64_t n, std::uint8_t* dst, Kernel&& kernel)
+{
+    const std::int64_t nb = n / 32;
+    std::int64_t b = 0;
+    for (; b + kBlocks <= nb; b += kBlocks)
+        kernel(x + b * 32, dst + b * BlockBytes);
+    if (b < nb) {
+        alignas(64) float pad[kBlocks * 32] = {};
+        std::uint8_t out[kBlocks * BlockBytes];
+        std::memcpy(pad, x + b * 32, std::size_t(nb - b) * 32 * sizeof(float));
+        kernel(pad, out);
+        std::memcpy(dst + b * BlockBytes, out, std::size_t(nb - b) * BlockBytes);
+    }
+}
+
+} // namespace ql::batch
