@@ -4,6 +4,7 @@
 #include "core/formats/block_search.h"
 #include "core/formats/format_driver.h"
 #include "core/formats/gguf_formats.h"
+#include "core/formats/lane_batch.h"
 #include "core/quant/int_quant.h"
 
 #include <omp.h>
@@ -92,7 +93,8 @@ using search::Ints16;
 using search::Lanes16;
 using U8x16 = std::uint8_t __attribute__((vector_size(16)));
 
-// The 4-bit E2M1 codes (sign in bit 3, no negative zero) of 16 values, as e2m1Code lane by lane.
+// The 4-bit E2M1 codes (sign in bit 3, no negative zero) of 16 values: the comparisons count the rounding
+// thresholds below |v| (ties to the even code), equal to e2m1CodeRef lane by lane.
 inline U8x16 e2m1Nibbles(Lanes16 v)
 {
     const Lanes16 a = v < 0.0f ? -v : v;
@@ -108,13 +110,6 @@ inline U8x16 e2m1Nibbles(Lanes16 v)
     return __builtin_convertvector(c, U8x16);
 }
 
-// Branch-free E2M1 magnitude code with ties to even (see e2m1CodeRef).
-inline int e2m1Code(float a)
-{
-    return int(a > 0.25f) + int(a >= 0.75f) + int(a > 1.25f) + int(a >= 1.75f) + int(a > 2.5f) + int(a >= 3.5f) +
-           int(a > 5.0f);
-}
-
 inline std::uint8_t e4m3Fast(float v)
 {
     const std::uint32_t u = std::bit_cast<std::uint32_t>(v);
@@ -128,6 +123,28 @@ inline std::uint8_t e4m3Fast(float v)
     std::int32_t code = a < (121u << 23) ? codeS : codeN;
     code = a > 0x7F800000u ? 0x7F : code;
     return std::uint8_t(std::uint32_t(code) | sign);
+}
+
+// e4m3Fast lane by lane, for finite non-negative values (the NVFP4 block scales).
+inline Ints16 e4m3FastLanes(Lanes16 v)
+{
+    Ints16 a;
+    std::memcpy(&a, &v, sizeof a);
+    const Ints16 r = a + 0x7FFFF + ((a >> 20) & 1);
+    const Ints16 codeN = (r >> 20) - (120 << 3);
+    const Ints16 codeS = batch::toInts(search::roundMagic(v * 512.0f));
+    return a < (121 << 23) ? codeS : (codeN > 0x7E ? Ints16{} + 0x7E : codeN);
+}
+
+// The values of E4M3 codes 0..0x7E lane by lane (exact, as the decoded table).
+inline Lanes16 e4m3ValueLanes(Ints16 c)
+{
+    const Ints16 e = c >> 3, m = c & 7;
+    const Ints16 bits = ((e + 120) << 23) | (m << 20);
+    Lanes16 normal;
+    std::memcpy(&normal, &bits, sizeof normal);
+    const Lanes16 sub = __builtin_convertvector(m, Lanes16) * 0x1p-9f;
+    return e == 0 ? sub : normal;
 }
 
 inline std::uint8_t e5m2Fast(float v)
@@ -286,29 +303,48 @@ float nvfp4TensorScale(const float* x, std::int64_t n)
 
 namespace {
 
+// 16 NVFP4 blocks at once: their absmax values reduced together (lane_batch.h), the 16 scale
+// codes converted as one vector, then each block's codes from one vector division, as the
+// block-at-a-time path below.
+void nvfp4Batch(const float* x, std::uint8_t* out, float g)
+{
+    Lanes16 part[16];
+    for (int b = 0; b < 16; ++b)
+        part[b] = batch::absLanes(search::lanesOf(x + 16 * b));
+    const Ints16 code = e4m3FastLanes(batch::reduce16(part, batch::Max{}) / 6.0f / g);
+    const Lanes16 s = e4m3ValueLanes(code) * g;
+    for (int b = 0; b < 16; ++b) {
+        std::uint8_t* blk = out + sizeof(BlockNvfp4) * b;
+        blk[0] = std::uint8_t(code[b]);
+        U8x16 packed = {};
+        if (s[b] > 0.0f) {
+            const U8x16 nib = e2m1Nibbles(search::lanesOf(x + 16 * b) / s[b]);
+            const U8x16 even = __builtin_shuffle(nib, U8x16{0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14});
+            const U8x16 odd = __builtin_shuffle(nib, U8x16{1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15});
+            packed = even | (odd << 4);
+        }
+        std::memcpy(blk + 1, &packed, kQKNvfp4 / 2);
+    }
+}
+
 template <bool kFast>
 void encodeNvfp4Impl(const float* x, std::int64_t n, float g, std::uint8_t* dst)
 {
+    if constexpr (kFast) {
+        batch::forBatches<kQKNvfp4, sizeof(BlockNvfp4)>(x, n, dst, [g](const float* xb, std::uint8_t* out) { nvfp4Batch(xb, out, g); });
+        return;
+    }
     const float* e4 = e4m3Table().decoded.data();
     for (std::int64_t b = 0; b < n / kQKNvfp4; ++b) {
         const float* xb = x + b * kQKNvfp4;
         const float amax = search::laneAbsMax<kQKNvfp4>(xb);
         BlockNvfp4 blk{};
-        blk.scale = kFast ? e4m3Fast(amax / 6.0f / g) : floatToFp8E4M3Ref(amax / 6.0f / g);
+        blk.scale = floatToFp8E4M3Ref(amax / 6.0f / g);
         const float s = e4[blk.scale] * g;
-        if (kFast && s > 0.0f) {
-            // Codes of the 16 values in one vector (same division and comparisons), then the even
-            // and odd ones packed into bytes.
-            static_assert(kQKNvfp4 == 16);
-            const U8x16 nib = e2m1Nibbles(search::lanesOf(xb) / s);
-            const U8x16 even = __builtin_shuffle(nib, U8x16{0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14});
-            const U8x16 odd = __builtin_shuffle(nib, U8x16{1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15});
-            const U8x16 packed = even | (odd << 4);
-            std::memcpy(blk.qs, &packed, sizeof blk.qs);
-        } else if (s > 0.0f) {
+        if (s > 0.0f) {
             for (int j = 0; j < kQKNvfp4; ++j) {
                 const float v = xb[j] / s;
-                const int c = kFast ? e2m1Code(std::fabs(v)) : e2m1CodeRef(std::fabs(v));
+                const int c = e2m1CodeRef(std::fabs(v));
                 const int nib = c | (v < 0.0f && c != 0 ? 8 : 0);
                 blk.qs[j / 2] |= std::uint8_t(nib << (4 * (j & 1)));
             }
@@ -340,41 +376,62 @@ namespace {
 
 // ---- MXFP4 ---------------------------------------------------------------------------------------
 
+// floor(log2 a) for a > 0: the exponent field of a normal a, frexp for a subnormal one.
+inline int floorLog2(float a)
+{
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(a);
+    if ((bits >> 23) != 0)
+        return int(bits >> 23) - 127;
+    int ex;
+    std::frexp(a, &ex);  // a = m · 2^ex, m ∈ [0.5, 1)
+    return ex - 1;
+}
+
+// 16 MXFP4 blocks at once: absmax values reduced together, then each block's shared exponent and
+// codes (two vectors of 16) as the block-at-a-time reference.
+void mxfp4Batch(const float* x, std::uint8_t* out)
+{
+    Lanes16 part[16];
+    for (int b = 0; b < 16; ++b)
+        part[b] = batch::Max{}(batch::absLanes(search::lanesOf(x + 32 * b)), batch::absLanes(search::lanesOf(x + 32 * b + 16)));
+    const Lanes16 amax = batch::reduce16(part, batch::Max{});
+    for (int b = 0; b < 16; ++b) {
+        std::uint8_t* blk = out + sizeof(BlockMxfp4) * b;
+        U8x16 packed = {};
+        int e = 0;
+        if (amax[b] > 0.0f) {
+            e = std::clamp(floorLog2(amax[b]) - 2 + 127, 0, 254);
+            const float inv = pow2f(127 - e);
+            packed = e2m1Nibbles(search::lanesOf(x + 32 * b) * inv) | (e2m1Nibbles(search::lanesOf(x + 32 * b + 16) * inv) << 4);
+        }
+        blk[0] = std::uint8_t(e);
+        std::memcpy(blk + 1, &packed, 16);
+    }
+}
+
 template <bool kFast>
 void encodeMxfp4Impl(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
 {
+    if constexpr (kFast) {
+        batch::forBatches<kQKMxfp4, sizeof(BlockMxfp4)>(x, n, dst, mxfp4Batch);
+        return;
+    }
     for (std::int64_t b = 0; b < n / kQKMxfp4; ++b) {
         const float* xb = x + b * kQKMxfp4;
         const float amax = search::laneAbsMax<kQKMxfp4>(xb);
         BlockMxfp4 blk{};
         if (amax > 0.0f) {
-            // floor(log2 amax): the exponent field for a normal amax (frexp for a subnormal one).
-            const std::uint32_t bits = std::bit_cast<std::uint32_t>(amax);
-            int lg = int(bits >> 23) - 127;
-            if ((bits >> 23) == 0) {
-                int ex;
-                std::frexp(amax, &ex);  // amax = m · 2^ex, m ∈ [0.5, 1)
-                lg = ex - 1;
-            }
-            const int e = std::clamp(lg - 2 + 127, 0, 254);
+            const int e = std::clamp(floorLog2(amax) - 2 + 127, 0, 254);
             blk.e = std::uint8_t(e);
             const float inv = pow2f(127 - e);
-            if constexpr (kFast) {
-                // Byte j holds codes j and j + 16: two code vectors, one shift and or.
-                static_assert(kQKMxfp4 == 32);
-                const U8x16 lo = e2m1Nibbles(search::lanesOf(xb) * inv), hi = e2m1Nibbles(search::lanesOf(xb + 16) * inv);
-                const U8x16 packed = lo | (hi << 4);
-                std::memcpy(blk.qs, &packed, sizeof blk.qs);
-            } else {
-                std::uint8_t nib[kQKMxfp4];
-                for (int j = 0; j < kQKMxfp4; ++j) {
-                    const float v = xb[j] * inv;
-                    const int c = e2m1CodeRef(std::fabs(v));
-                    nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
-                }
-                for (int j = 0; j < 16; ++j)
-                    blk.qs[j] = std::uint8_t(nib[j] | (nib[j + 16] << 4));
+            std::uint8_t nib[kQKMxfp4];
+            for (int j = 0; j < kQKMxfp4; ++j) {
+                const float v = xb[j] * inv;
+                const int c = e2m1CodeRef(std::fabs(v));
+                nib[j] = std::uint8_t(c | (v < 0.0f && c != 0 ? 8 : 0));
             }
+            for (int j = 0; j < 16; ++j)
+                blk.qs[j] = std::uint8_t(nib[j] | (nib[j + 16] << 4));
         }
         std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
     }

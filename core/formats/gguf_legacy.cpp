@@ -275,7 +275,7 @@ void encodeQ8_0Ref(const float* x, const float*, std::int64_t n, std::uint8_t* d
 
 void encodeQ8_0(const float* x, const float*, std::int64_t n, std::uint8_t* dst)
 {
-    batch::forBatches<sizeof(BlockQ8_0)>(x, n, dst, q8_0Batch);
+    batch::forBatches<32, sizeof(BlockQ8_0)>(x, n, dst, q8_0Batch);
 }
 
 void decodeQ8_0Ref(const std::uint8_t* src, std::int64_t nb, float* y)
@@ -356,7 +356,7 @@ template <bool kFast>
 void encodeQ4_0Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     if (kFast && !imp) {
-        batch::forBatches<sizeof(BlockQ4_0)>(x, n, dst, symBatch<8>);
+        batch::forBatches<32, sizeof(BlockQ4_0)>(x, n, dst, symBatch<8>);
         return;
     }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
@@ -382,7 +382,7 @@ template <bool kFast>
 void encodeQ5_0Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     if (kFast && !imp) {
-        batch::forBatches<sizeof(BlockQ5_0)>(x, n, dst, symBatch<16>);
+        batch::forBatches<32, sizeof(BlockQ5_0)>(x, n, dst, symBatch<16>);
         return;
     }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
@@ -547,7 +547,7 @@ template <bool kFast>
 void encodeQ4_1Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     if (kFast && !imp) {
-        batch::forBatches<sizeof(BlockQ4_1)>(x, n, dst, affineBatch<15>);
+        batch::forBatches<32, sizeof(BlockQ4_1)>(x, n, dst, affineBatch<15>);
         return;
     }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;
@@ -571,7 +571,7 @@ template <bool kFast>
 void encodeQ5_1Impl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     if (kFast && !imp) {
-        batch::forBatches<sizeof(BlockQ5_1)>(x, n, dst, affineBatch<31>);
+        batch::forBatches<32, sizeof(BlockQ5_1)>(x, n, dst, affineBatch<31>);
         return;
     }
     const float sigma2 = imp ? rowSigma2(x, n) : 0.0f;

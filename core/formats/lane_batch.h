@@ -135,17 +135,17 @@ inline std::uint32_t maskAtLeast(Lanes16 v, float t)
 
 /// Runs `kernel(x, dst)` over the blocks of one row 16 blocks at a time; a last partial batch is
 /// padded with zero blocks in a local buffer and only its real blocks are copied out.
-template <int BlockBytes, typename Kernel>
+template <int BlockSize, int BlockBytes, typename Kernel>
 inline void forBatches(const float* x, std::int64_t n, std::uint8_t* dst, Kernel&& kernel)
 {
-    const std::int64_t nb = n / 32;
+    const std::int64_t nb = n / BlockSize;
     std::int64_t b = 0;
     for (; b + kBlocks <= nb; b += kBlocks)
-        kernel(x + b * 32, dst + b * BlockBytes);
+        kernel(x + b * BlockSize, dst + b * BlockBytes);
     if (b < nb) {
-        alignas(64) float pad[kBlocks * 32] = {};
+        alignas(64) float pad[kBlocks * BlockSize] = {};
         std::uint8_t out[kBlocks * BlockBytes];
-        std::memcpy(pad, x + b * 32, std::size_t(nb - b) * 32 * sizeof(float));
+        std::memcpy(pad, x + b * BlockSize, std::size_t(nb - b) * BlockSize * sizeof(float));
         kernel(pad, out);
         std::memcpy(dst + b * BlockBytes, out, std::size_t(nb - b) * BlockBytes);
     }

@@ -328,6 +328,22 @@ private Q_SLOTS:
         encodeNvfp4(n.data.data(), n.numel(), g, a.data());
         encodeNvfp4Ref(n.data.data(), n.numel(), g, b.data());
         QVERIFY(a == b);
+        // A row that ends in a partial batch of 16 blocks (21 blocks).
+        std::vector<std::uint8_t> c(21 * 9), d(c.size());
+        encodeNvfp4(n.data.data() + 16, 21 * 16, g, c.data());
+        encodeNvfp4Ref(n.data.data() + 16, 21 * 16, g, d.data());
+        QVERIFY(c == d);
+        // MXFP4 fast equals reference, with a zero block, a subnormal block and a partial batch.
+        const RowKernels* mk = rowKernels(Format::MXFP4);
+        QVERIFY(mk);
+        std::vector<float> mx(n.data.begin(), n.data.begin() + 21 * 32);
+        std::fill(mx.begin() + 32, mx.begin() + 64, 0.0f);
+        for (int i = 64; i < 96; ++i)
+            mx[std::size_t(i)] = float(i - 80) * 1e-41f;
+        std::vector<std::uint8_t> e(21 * 17), f(e.size());
+        mk->encode(mx.data(), nullptr, std::int64_t(mx.size()), e.data());
+        mk->encodeRef(mx.data(), nullptr, std::int64_t(mx.size()), f.data());
+        QVERIFY(e == f);
         const QuantResult nr = mustQuantize(n, specOf(Format::NVFP4));
         QVERIFY(nr.metrics.sqnrDb > 15.0);
         QCOMPARE(bitsPerWeight(specOf(Format::NVFP4), Shape{32, 256}), 4.5 + 32.0 / 8192.0);
