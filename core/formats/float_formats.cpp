@@ -358,10 +358,38 @@ void encodeNvfp4Impl(const float* x, std::int64_t n, float g, std::uint8_t* dst)
 void encodeNvfp4(const float* x, std::int64_t n, float g, std::uint8_t* dst) { encodeNvfp4Impl<true>(x, n, g, dst); }
 void encodeNvfp4Ref(const float* x, std::int64_t n, float g, std::uint8_t* dst) { encodeNvfp4Impl<false>(x, n, g, dst); }
 
+void decodeNvfp4Ref(const std::uint8_t* src, std::int64_t nb, float g, float* y)
+{
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t* p = src + b * sizeof(BlockNvfp4);
+        const float s = fp8E4M3ToFloat(p[0]) * g;
+        for (int j = 0; j < kQKNvfp4; ++j)
+            y[b * kQKNvfp4 + j] = s * e2m1Value(j % 2 == 0 ? p[1 + j / 2] & 0xF : p[1 + j / 2] >> 4);
+    }
+}
+
 void decodeNvfp4(const std::uint8_t* src, std::int64_t nb, float g, float* y)
 {
     const float* e4 = e4m3Table().decoded.data();
-    for (std::int64_t b = 0; b < nb; ++b) {
+    const Lanes16 levels = search::lanesOf(kFp4Levels);
+    // Two blocks per step: their 16 code bytes expand to 32 nibbles, then one permute each.
+    std::int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const std::uint8_t* p = src + b * sizeof(BlockNvfp4);
+        std::uint8_t q[16];
+        std::memcpy(q, p + 1, 8);
+        std::memcpy(q + 8, p + 10, 8);
+        Ints16 lo, hi;
+        batch::nibbles(q, lo, hi);
+        // Element 2j is the low nibble of byte j, 2j + 1 the high one.
+        const Ints16 c0 = __builtin_shuffle(lo, hi, Ints16{0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23});
+        const Ints16 c1 = __builtin_shuffle(lo, hi, Ints16{8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31});
+        const Lanes16 y0 = batch::lookup16(levels, c0) * (e4[p[0]] * g);
+        const Lanes16 y1 = batch::lookup16(levels, c1) * (e4[p[9]] * g);
+        std::memcpy(y + b * kQKNvfp4, &y0, sizeof y0);
+        std::memcpy(y + b * kQKNvfp4 + 16, &y1, sizeof y1);
+    }
+    for (; b < nb; ++b) {
         const std::uint8_t* p = src + b * sizeof(BlockNvfp4);
         const float s = e4[p[0]] * g;
         float* yb = y + b * kQKNvfp4;

@@ -46,6 +46,7 @@ void decodeBf16(const std::uint16_t* src, std::int64_t n, float* y);
 void encodeNvfp4(const float* x, std::int64_t n, float tensorScale, std::uint8_t* dst);
 void encodeNvfp4Ref(const float* x, std::int64_t n, float tensorScale, std::uint8_t* dst);
 void decodeNvfp4(const std::uint8_t* src, std::int64_t nBlocks, float tensorScale, float* y);
+void decodeNvfp4Ref(const std::uint8_t* src, std::int64_t nBlocks, float tensorScale, float* y);
 /// The per-tensor NVFP4 scale of n values (non-finite values ignored).
 float nvfp4TensorScale(const float* x, std::int64_t n);
 

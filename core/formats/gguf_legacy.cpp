@@ -839,19 +839,17 @@ void decodeIq4NlRef(const std::uint8_t* src, std::int64_t nb, float* y)
 
 void decodeIq4Nl(const std::uint8_t* src, std::int64_t nb, float* y)
 {
-    const Iq4Tables& t = iq4Tables();
+    const Lanes16 values = lanesOf(iq4Tables().values);
     for (std::int64_t b = 0; b < nb; ++b) {
         const std::uint8_t* p = src + b * sizeof(BlockIq4Nl);
         std::uint16_t dh;
         std::memcpy(&dh, p, 2);
         const float d = fromF16(dh);
-        const std::uint8_t* qs = p + 2;
-        float* yb = y + b * 32;
-#pragma omp simd
-        for (int j = 0; j < 16; ++j) {
-            yb[j] = d * t.values[qs[j] & 0xF];
-            yb[j + 16] = d * t.values[qs[j] >> 4];
-        }
+        Ints16 lo, hi;
+        batch::nibbles(p + 2, lo, hi);
+        const Lanes16 y0 = batch::lookup16(values, lo) * d, y1 = batch::lookup16(values, hi) * d;
+        std::memcpy(y + b * 32, &y0, sizeof y0);
+        std::memcpy(y + b * 32 + 16, &y1, sizeof y1);
     }
 }
 

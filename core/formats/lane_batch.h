@@ -118,6 +118,23 @@ inline Lanes16 clampLanes(Lanes16 v, float lo, float hi)
     return v > hi ? Lanes16{} + hi : v;
 }
 
+/// 16 bytes → their low and high nibbles as int lanes (nibble codes of the 4-bit formats).
+inline void nibbles(const std::uint8_t* src, Ints16& lo, Ints16& hi)
+{
+    using Bytes16 = std::uint8_t __attribute__((vector_size(16)));
+    Bytes16 b;
+    std::memcpy(&b, src, 16);
+    const Ints16 v = __builtin_convertvector(b, Ints16);
+    lo = v & 15;
+    hi = v >> 4;
+}
+
+/// table[idx] lane by lane (idx in 0..15): one register permute.
+inline Lanes16 lookup16(Lanes16 table, Ints16 idx)
+{
+    return __builtin_shuffle(table, idx);
+}
+
 /// Bit i set where lane i of v is ≥ t.
 inline std::uint32_t maskAtLeast(Lanes16 v, float t)
 {

@@ -11,7 +11,7 @@
 
 namespace ql {
 
-const float kNf4Levels[16] = {-1.0f,
+constexpr float kNf4Levels[16] = {-1.0f,
                               -0.6961928009986877f,
                               -0.5250730514526367f,
                               -0.39491748809814453f,
@@ -30,27 +30,25 @@ const float kNf4Levels[16] = {-1.0f,
 
 namespace {
 
+// Midpoints between consecutive levels (computed at compile time; float arithmetic in constant
+// evaluation rounds as at run time), padded to 16 lanes with a value never probed.
 struct Nf4Mids {
-    float m[15];
+    float m[16];
 };
 
-const Nf4Mids& nf4Mids()
-{
-    static const Nf4Mids t = [] {
-        Nf4Mids r{};
-        for (int k = 0; k < 15; ++k)
-            r.m[k] = 0.5f * (kNf4Levels[k] + kNf4Levels[k + 1]);
-        return r;
-    }();
-    return t;
-}
+constexpr Nf4Mids kNf4Mids = [] {
+    Nf4Mids r{};
+    for (int k = 0; k < 15; ++k)
+        r.m[k] = 0.5f * (kNf4Levels[k] + kNf4Levels[k + 1]);
+    r.m[15] = FLT_MAX;
+    return r;
+}();
 
 } // namespace
 
 int nf4IndexRef(float v)
 {
-    const Nf4Mids& t = nf4Mids();
-    return int(std::upper_bound(t.m, t.m + 15, v) - t.m);
+    return int(std::upper_bound(kNf4Mids.m, kNf4Mids.m + 15, v) - kNf4Mids.m);
 }
 
 void encodeNf4Ref(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat)
@@ -64,22 +62,21 @@ void encodeNf4Ref(const float* x, std::int64_t n, float scale, std::uint8_t* cod
 
 void encodeNf4(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat)
 {
-    const Nf4Mids& t = nf4Mids();
-    float mids[15];
-    std::copy(t.m, t.m + 15, mids);
-    // 16 values at a time: the code counts the midpoints ≤ x/scale, and the level comes from a
-    // register permute of the 16-entry table (a table load per lane would be a gather).
+    const float* mids = kNf4Mids.m;
+    // 16 values at a time: the code (the number of midpoints ≤ x/scale) by a four-step binary
+    // search whose probes are register permutes of the midpoint table, then the level by one more
+    // permute (a table load per lane would be a gather).
     using search::Ints16;
     using search::Lanes16;
     using U8x16 = std::uint8_t __attribute__((vector_size(16)));
-    Lanes16 levels;
-    std::memcpy(&levels, kNf4Levels, sizeof levels);
+    const Lanes16 levels = search::lanesOf(kNf4Levels), mv = search::lanesOf(mids);
     std::int64_t i0 = 0;
     for (; i0 + 16 <= n; i0 += 16) {
         const Lanes16 v = search::lanesOf(x + i0) / scale;
-        Ints16 c = {};
-        for (int k = 0; k < 15; ++k)
-            c -= v >= mids[k];  // a true comparison is −1
+        Ints16 c = (v >= mids[7]) & 8;
+        c += (v >= __builtin_shuffle(mv, c + 3)) & 4;
+        c += (v >= __builtin_shuffle(mv, c + 1)) & 2;
+        c += (v >= __builtin_shuffle(mv, c)) & 1;
         const Lanes16 y = __builtin_shuffle(levels, c) * scale;
         const U8x16 c8 = __builtin_convertvector(c, U8x16);
         std::memcpy(codes + i0, &c8, 16);

@@ -333,6 +333,11 @@ private Q_SLOTS:
         encodeNvfp4(n.data.data() + 16, 21 * 16, g, c.data());
         encodeNvfp4Ref(n.data.data() + 16, 21 * 16, g, d.data());
         QVERIFY(c == d);
+        // Decoders: fast equals reference on the odd block count too.
+        std::vector<float> ya(21 * 16), yb(ya.size());
+        decodeNvfp4(c.data(), 21, g, ya.data());
+        decodeNvfp4Ref(c.data(), 21, g, yb.data());
+        QVERIFY(ya == yb);
         // MXFP4 fast equals reference, with a zero block, a subnormal block and a partial batch.
         const RowKernels* mk = rowKernels(Format::MXFP4);
         QVERIFY(mk);
