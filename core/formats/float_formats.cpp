@@ -91,11 +91,10 @@ inline float pow2f(int k)
 
 using search::Ints16;
 using search::Lanes16;
-using U8x16 = std::uint8_t __attribute__((vector_size(16)));
 
 // The 4-bit E2M1 codes (sign in bit 3, no negative zero) of 16 values: the comparisons count the rounding
 // thresholds below |v| (ties to the even code), equal to e2m1CodeRef lane by lane.
-inline U8x16 e2m1Nibbles(Lanes16 v)
+inline Ints16 e2m1Nibbles(Lanes16 v)
 {
     const Lanes16 a = v < 0.0f ? -v : v;
     Ints16 c = {};
@@ -106,8 +105,7 @@ inline U8x16 e2m1Nibbles(Lanes16 v)
     c -= a > 2.5f;
     c -= a >= 3.5f;
     c -= a > 5.0f;
-    c |= (v < 0.0f) & (c != 0) & 8;
-    return __builtin_convertvector(c, U8x16);
+    return c | ((v < 0.0f) & (c != 0) & 8);
 }
 
 inline std::uint8_t e4m3Fast(float v)
@@ -316,14 +314,17 @@ void nvfp4Batch(const float* x, std::uint8_t* out, float g)
     for (int b = 0; b < 16; ++b) {
         std::uint8_t* blk = out + sizeof(BlockNvfp4) * b;
         blk[0] = std::uint8_t(code[b]);
-        U8x16 packed = {};
+        Ints16 packed = {};
         if (s[b] > 0.0f) {
-            const U8x16 nib = e2m1Nibbles(search::lanesOf(x + 16 * b) / s[b]);
-            const U8x16 even = __builtin_shuffle(nib, U8x16{0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14});
-            const U8x16 odd = __builtin_shuffle(nib, U8x16{1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15});
-            packed = even | (odd << 4);
+            // Byte j holds codes 2j (low nibble) and 2j + 1; the packing stays in int lanes (byte
+            // vector shuffles and shifts become per-byte code with GCC 12).
+            const Ints16 nib = e2m1Nibbles(search::lanesOf(x + 16 * b) / s[b]);
+            packed = __builtin_shuffle(nib, Ints16{0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14}) |
+                     (__builtin_shuffle(nib, Ints16{1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15}) << 4);
         }
-        std::memcpy(blk + 1, &packed, kQKNvfp4 / 2);
+        std::uint8_t bytes[16];
+        batch::storeBytes(packed, bytes);
+        std::memcpy(blk + 1, bytes, kQKNvfp4 / 2);
     }
 }
 
@@ -425,7 +426,7 @@ void mxfp4Batch(const float* x, std::uint8_t* out)
     const Lanes16 amax = batch::reduce16(part, batch::Max{});
     for (int b = 0; b < 16; ++b) {
         std::uint8_t* blk = out + sizeof(BlockMxfp4) * b;
-        U8x16 packed = {};
+        Ints16 packed = {};
         int e = 0;
         if (amax[b] > 0.0f) {
             e = std::clamp(floorLog2(amax[b]) - 2 + 127, 0, 254);
@@ -433,7 +434,7 @@ void mxfp4Batch(const float* x, std::uint8_t* out)
             packed = e2m1Nibbles(search::lanesOf(x + 32 * b) * inv) | (e2m1Nibbles(search::lanesOf(x + 32 * b + 16) * inv) << 4);
         }
         blk[0] = std::uint8_t(e);
-        std::memcpy(blk + 1, &packed, 16);
+        batch::storeBytes(packed, blk + 1);
     }
 }
 
