@@ -726,96 +726,166 @@ inline int iq4IndexRef(float v)
     return int(std::upper_bound(t.mids, t.mids + 15, v) - t.mids);
 }
 
-// Fast nearest index: bins of width 8 hold at most one midpoint (table gaps are ≥ 11).
-inline int iq4Index(const Iq4Tables& t, float v)
-{
-    const float f = clampf(std::floor((v + 128.0f) * 0.125f), 0.0f, 31.0f);
-    const int c = t.binLut[int(f)];
-    return c + (v >= t.mids[c] ? 1 : 0);
-}
-
 constexpr int kIq4Try = 7;
 constexpr int kIq4Lanes = 2 * kIq4Try + 2;  // base + 15 tries
+
+// Weights, signed maximum and the candidate inverse scales of one block; false for a block whose
+// largest magnitude is below kGroupEps (it gets d = 0).
+template <bool kFast>
+bool iq4Prepare(const Iq4Tables& t, const float* xb, const float* impb, float* w, float* id)
+{
+    if (impb) {
+        float s = 0.0f;
+        for (int j = 0; j < 32; ++j)
+            s += xb[j] * xb[j];
+        importanceWeights(xb, impb, 32, 2.0f * s / 32.0f, w);
+    } else {
+        for (int j = 0; j < 32; ++j)
+            w[j] = xb[j] * xb[j];
+    }
+    float amax = 0.0f, max;
+    if constexpr (kFast) {
+        const Lanes16 x0 = lanesOf(xb), x1 = lanesOf(xb + 16);
+        const float mx = batch::hmax(laneMax(x0, x1)), mn = batch::hmin(laneMin(x0, x1));
+        amax = std::max(mx, -mn);
+        max = mx >= -mn ? mx : mn;
+    } else {
+        for (int j = 0; j < 32; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        max = signedAbsMaxRef(xb, 32);
+    }
+    if (amax < search::kGroupEps)
+        return false;
+    if constexpr (kFast) {
+        // Lane c ≥ 1 is candidate k = c − 8; the same divisions as below, in one vector.
+        static_assert(kIq4Lanes == 16 && kIq4Try == 7);
+        const Lanes16 k = {0, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+        Lanes16 v = (k + t.values[0]) / max;
+        v[0] = 1.0f / (-max / t.values[0]);
+        std::memcpy(id, &v, sizeof v);
+    } else {
+        id[0] = 1.0f / (-max / t.values[0]);
+        for (int k = -kIq4Try; k <= kIq4Try; ++k)
+            id[k + kIq4Try + 1] = (float(k) + t.values[0]) / max;
+    }
+    return true;
+}
+
+// The winning least-squares scale from the candidates' sums: candidate c fits d_c = Σwqx / Σwq²
+// with weighted error Σwx² − d_c·Σwqx, so the one with the largest d_c·Σwqx wins (the first on
+// ties; 0 when no candidate has Σwq² > 0). Lane-wise, so it needs no data-dependent branches.
+inline float iq4Pick(Lanes16 sqx, Lanes16 sq2)
+{
+    const Lanes16 d = sq2 > 0.0f ? sqx / sq2 : Lanes16{};
+    const Lanes16 score = sq2 > 0.0f ? d * sqx : Lanes16{} - INFINITY;
+    return d[std::min(batch::firstEqual(score, batch::hmax(score)), 15)];
+}
+
+// The table index of 16 values at once, equal to iq4IndexRef lane by lane: bins of width 8 over
+// [−128, 128) hold at most one midpoint (the table gaps are ≥ 11), so a bin lookup and one
+// comparison with the midpoint it may hold find the entry.
+struct Iq4Lanes {
+    Lanes16 vals, mids, mids8;
+    Ints16 lutLo, lutHi;
+    explicit Iq4Lanes(const Iq4Tables& t)
+        : vals(lanesOf(t.values)), mids(lanesOf(t.mids)), mids8(mids * 0.125f)
+    {
+        std::memcpy(&lutLo, t.binLut, 64);
+        std::memcpy(&lutHi, t.binLut + 16, 64);
+    }
+    /// The index of v = 8·v8 inside the search, where |v| ≤ 134 (|x| ≤ |max| and |k + values[0]|
+    /// ≤ 134): the bin needs no lower clamp, and v8 = x · (id / 8) is exactly (x · id) / 8, so
+    /// comparing v8 with the midpoints / 8 is comparing v with the midpoints.
+    Ints16 searchIndex(Lanes16 v8) const
+    {
+        Ints16 bin = toInts(v8 + 16.0f);
+        bin = bin < 31 ? bin : Ints16{} + 31;
+        const Ints16 c = __builtin_shuffle(lutLo, lutHi, bin);
+        return c - (v8 >= __builtin_shuffle(mids8, c));
+    }
+    Ints16 index(Lanes16 v) const
+    {
+        const Ints16 bin = toInts(clampLanes((v + 128.0f) * 0.125f, 0.0f, 31.0f));
+        const Ints16 c = __builtin_shuffle(lutLo, lutHi, bin);
+        return c - (v >= __builtin_shuffle(mids, c));  // a true comparison is −1
+    }
+};
+
+// Fast path, four blocks at a time: the 16 candidates of a block sit in the lanes of one vector,
+// and the four blocks' sums are independent chains, so the element loop is not bound by the
+// latency of one chain. Each lane still adds in element order, as the reference.
+void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], const float* const impb[4], float d[4])
+{
+    alignas(64) float w[4][32], id[4][kIq4Lanes];
+    bool live[4];
+    for (int g = 0; g < 4; ++g)
+        live[g] = iq4Prepare<true>(t, xb[g], impb[g], w[g], id[g]);
+    Lanes16 idv[4], ax[4] = {}, aq[4] = {};
+    for (int g = 0; g < 4; ++g)
+        idv[g] = lanesOf(id[g]) * 0.125f;  // exact: a power of two
+    for (int j = 0; j < 32; ++j)
+        for (int g = 0; g < 4; ++g) {
+            const float xj = xb[g][j];
+            const Lanes16 q = __builtin_shuffle(k.vals, k.searchIndex(idv[g] * xj));
+            const Lanes16 wq = w[g][j] * q;
+            ax[g] += wq * xj;
+            aq[g] += wq * q;
+        }
+    for (int g = 0; g < 4; ++g)
+        d[g] = live[g] ? iq4Pick(ax[g], aq[g]) : 0.0f;
+}
+
+void iq4Store(const Iq4Lanes& k, const float* xb, float d, std::uint8_t* out)
+{
+    const std::uint16_t h = toF16(d);
+    const float idf = d != 0.0f ? 1.0f / d : 0.0f;
+    std::memcpy(out, &h, 2);
+    batch::storeBytes(k.index(lanesOf(xb) * idf) | (k.index(lanesOf(xb + 16) * idf) << 4), out + 2);
+}
 
 template <bool kFast>
 void encodeIq4NlImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     const Iq4Tables& t = iq4Tables();
-    for (std::int64_t b = 0; b < n / 32; ++b) {
-        const float* xb = x + b * 32;
-        alignas(64) float w[32];
-        if (imp) {
-            float s = 0.0f;
-            for (int j = 0; j < 32; ++j)
-                s += xb[j] * xb[j];
-            importanceWeights(xb, imp + b * 32, 32, 2.0f * s / 32.0f, w);
-        } else {
-            for (int j = 0; j < 32; ++j)
-                w[j] = xb[j] * xb[j];
-        }
-        float amax = 0.0f;
-        for (int j = 0; j < 32; ++j)
-            amax = std::max(amax, std::fabs(xb[j]));
-        const float max = kFast ? signedAbsMax<32>(xb) : signedAbsMaxRef(xb, 32);
-        float d = 0.0f;
-        if (amax >= search::kGroupEps) {
-            alignas(64) float id[kIq4Lanes];
-            alignas(64) float sqx[kIq4Lanes] = {};
-            alignas(64) float sq2[kIq4Lanes] = {};
-            id[0] = 1.0f / (-max / t.values[0]);
-            for (int k = -kIq4Try; k <= kIq4Try; ++k)
-                id[k + kIq4Try + 1] = (float(k) + t.values[0]) / max;
-            if constexpr (kFast) {
-                // The 16 candidates in one vector; table lookups are register shuffles.
-                using search::Ints16;
-                using search::Lanes16;
-                static_assert(kIq4Lanes == 16);
-                Lanes16 idv, vals, mids, ax = {}, aq = {};
-                Ints16 lutLo, lutHi;
-                std::memcpy(&idv, id, 64);
-                std::memcpy(&vals, t.values, 64);
-                std::memcpy(&mids, t.mids, 64);
-                std::memcpy(&lutLo, t.binLut, 64);
-                std::memcpy(&lutHi, t.binLut + 16, 64);
-                const Lanes16 zero = {}, top = zero + 31.0f;
-                for (int j = 0; j < 32; ++j) {
-                    const float xj = xb[j], wj = w[j];
-                    const Lanes16 al = idv * xj;
-                    Lanes16 f = (al + 128.0f) * 0.125f;
-                    f = f < zero ? zero : f;
-                    f = f > top ? top : f;
-                    const Ints16 bin = __builtin_convertvector(f, Ints16);
-                    const Ints16 c = __builtin_shuffle(lutLo, lutHi, bin);
-                    const Ints16 idx = c - (al >= __builtin_shuffle(mids, c));
-                    const Lanes16 q = __builtin_shuffle(vals, idx);
-                    const Lanes16 wq = wj * q;
-                    ax += wq * xj;
-                    aq += wq * q;
-                }
-                std::memcpy(sqx, &ax, 64);
-                std::memcpy(sq2, &aq, 64);
-            } else {
-                for (int c = 0; c < kIq4Lanes; ++c)
-                    for (int j = 0; j < 32; ++j) {
-                        const float q = t.values[iq4IndexRef(id[c] * xb[j])];
-                        sqx[c] += (w[j] * q) * xb[j];
-                        sq2[c] += (w[j] * q) * q;
-                    }
+    const std::int64_t nb = n / 32;
+    if constexpr (kFast) {
+        const Iq4Lanes k(t);
+        for (std::int64_t b0 = 0; b0 < nb; b0 += 4) {
+            // A last group of fewer than four blocks repeats its last block in the empty slots.
+            const float* xb[4];
+            const float* impb[4];
+            for (int g = 0; g < 4; ++g) {
+                const std::int64_t b = std::min(b0 + g, nb - 1);
+                xb[g] = x + b * 32;
+                impb[g] = imp ? imp + b * 32 : nullptr;
             }
-            d = sqx[0] / sq2[0];
-            float best = d * sqx[0];
-            for (int c = 1; c < kIq4Lanes; ++c)
-                if (sq2[c] > 0.0f && sqx[c] * sqx[c] > best * sq2[c]) {
-                    d = sqx[c] / sq2[c];
-                    best = d * sqx[c];
+            float d[4];
+            iq4Group(t, k, xb, impb, d);
+            for (int g = 0; g < 4 && b0 + g < nb; ++g)
+                iq4Store(k, xb[g], d[g], dst + (b0 + g) * sizeof(BlockIq4Nl));
+        }
+        return;
+    }
+    for (std::int64_t b = 0; b < nb; ++b) {
+        const float* xb = x + b * 32;
+        alignas(64) float w[32], id[kIq4Lanes];
+        float d = 0.0f;
+        if (iq4Prepare<false>(t, xb, imp ? imp + b * 32 : nullptr, w, id)) {
+            alignas(64) float sqx[kIq4Lanes] = {}, sq2[kIq4Lanes] = {};
+            for (int c = 0; c < kIq4Lanes; ++c)
+                for (int j = 0; j < 32; ++j) {
+                    const float q = t.values[iq4IndexRef(id[c] * xb[j])];
+                    sqx[c] += (w[j] * q) * xb[j];
+                    sq2[c] += (w[j] * q) * q;
                 }
+            d = iq4Pick(lanesOf(sqx), lanesOf(sq2));
         }
         BlockIq4Nl blk;
         blk.d = toF16(d);
         const float idf = d != 0.0f ? 1.0f / d : 0.0f;
         std::uint8_t L[32];
         for (int j = 0; j < 32; ++j)
-            L[j] = std::uint8_t(kFast ? iq4Index(t, idf * xb[j]) : iq4IndexRef(idf * xb[j]));
+            L[j] = std::uint8_t(iq4IndexRef(idf * xb[j]));
         packNibbles32(L, blk.qs);
         std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
     }

@@ -43,6 +43,38 @@ struct Min {
     Lanes16 operator()(Lanes16 a, Lanes16 b) const { return a < b ? a : b; }
 };
 
+/// Largest / smallest lane (exact: the order does not matter).
+inline float hmax(Lanes16 v)
+{
+    float m = v[0];
+    for (int i = 1; i < 16; ++i)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
+inline float hmin(Lanes16 v)
+{
+    float m = v[0];
+    for (int i = 1; i < 16; ++i)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+/// The first lane equal to t (16 if none).
+inline int firstEqual(Lanes16 v, float t)
+{
+#if defined(__AVX512F__)
+    __m512 r;
+    std::memcpy(&r, &v, sizeof r);
+    const unsigned m = _mm512_cmp_ps_mask(r, _mm512_set1_ps(t), _CMP_EQ_OQ);
+    return m ? __builtin_ctz(m) : 16;
+#else
+    for (int i = 0; i < 16; ++i)
+        if (v[i] == t)
+            return i;
+    return 16;
+#endif
+}
+
 /// r[b] = the reduction of the 16 lanes of v[b] by `op`, b = 0..15. Level k combines lane i with
 /// lane i + 8 / 4 / 2 / 1 of the same block, exactly as laneSum's halving does for lane 0.
 template <typename Op>
