@@ -732,7 +732,7 @@ constexpr int kIq4Lanes = 2 * kIq4Try + 2;  // base + 15 tries
 // Weights, signed maximum and the candidate inverse scales of one block; false for a block whose
 // largest magnitude is below kGroupEps (it gets d = 0).
 template <bool kFast>
-bool iq4Prepare(const Iq4Tables& t, const float* xb, const float* impb, float* w, float* id)
+bool iq4Prepare(const Iq4Tables& t, const float* xb, const float* impb, float* w, float* id, float& max)
 {
     if (impb) {
         float s = 0.0f;
@@ -743,7 +743,7 @@ bool iq4Prepare(const Iq4Tables& t, const float* xb, const float* impb, float* w
         for (int j = 0; j < 32; ++j)
             w[j] = xb[j] * xb[j];
     }
-    float amax = 0.0f, max;
+    float amax = 0.0f;
     if constexpr (kFast) {
         const Lanes16 x0 = lanesOf(xb), x1 = lanesOf(xb + 16);
         const float mx = batch::hmax(laneMax(x0, x1)), mn = batch::hmin(laneMin(x0, x1));
@@ -814,12 +814,12 @@ struct Iq4Lanes {
 // Fast path, four blocks at a time: the 16 candidates of a block sit in the lanes of one vector,
 // and the four blocks' sums are independent chains, so the element loop is not bound by the
 // latency of one chain. Each lane still adds in element order, as the reference.
-void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], const float* const impb[4], float d[4])
+void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], const float* const impb[4], float d[4], float max[4])
 {
     alignas(64) float w[4][32], id[4][kIq4Lanes];
     bool live[4];
     for (int g = 0; g < 4; ++g)
-        live[g] = iq4Prepare<true>(t, xb[g], impb[g], w[g], id[g]);
+        live[g] = iq4Prepare<true>(t, xb[g], impb[g], w[g], id[g], max[g]);
     Lanes16 idv[4], ax[4] = {}, aq[4] = {};
     for (int g = 0; g < 4; ++g)
         idv[g] = lanesOf(id[g]) * 0.125f;  // exact: a power of two
@@ -835,8 +835,53 @@ void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], c
         d[g] = live[g] ? iq4Pick(ax[g], aq[g]) : 0.0f;
 }
 
-void iq4Store(const Iq4Lanes& k, const float* xb, float d, std::uint8_t* out)
+// Input already on an IQ4_NL grid (a decoded block): its largest magnitude sits on an end of the
+// table, so the stored scale is fp16(max / −127) or fp16(max / 113). When every value equals
+// d · values[nearest(x / d)] for one of them (tried in that order), that exact encoding is kept,
+// whatever the search found: re-encoding decoded blocks gives back the same bytes.
+inline bool iq4GridAnchor(float max, int which, float& d)
 {
+    const float level = which == 0 ? -127.0f : 113.0f;
+    d = batch::roundToF16(max / level);
+    // The largest value itself must be on the grid: for data not yet quantized this almost always
+    // fails here, before any per-element work.
+    return d != 0.0f && d * level == max;
+}
+
+bool iq4OnGridRef(const float* xb, float max, float& d)
+{
+    for (int which = 0; which < 2; ++which) {
+        if (!iq4GridAnchor(max, which, d))
+            continue;
+        const float idf = 1.0f / d;
+        bool exact = true;
+        for (int j = 0; j < 32 && exact; ++j)
+            exact = d * float(kIq4NlValues[iq4IndexRef(idf * xb[j])]) == xb[j];
+        if (exact)
+            return true;
+    }
+    return false;
+}
+
+bool iq4OnGrid(const Iq4Lanes& k, const float* xb, float max, float& d)
+{
+    const Lanes16 x0 = lanesOf(xb), x1 = lanesOf(xb + 16);
+    for (int which = 0; which < 2; ++which) {
+        if (!iq4GridAnchor(max, which, d))
+            continue;
+        const float idf = 1.0f / d;
+        const Lanes16 y0 = __builtin_shuffle(k.vals, k.index(x0 * idf)) * d, y1 = __builtin_shuffle(k.vals, k.index(x1 * idf)) * d;
+        if (batch::allTrue((y0 == x0) & (y1 == x1)))
+            return true;
+    }
+    return false;
+}
+
+void iq4Store(const Iq4Lanes& k, const float* xb, float max, float d, std::uint8_t* out)
+{
+    float de;
+    if (iq4OnGrid(k, xb, max, de))
+        d = de;
     const std::uint16_t h = toF16(d);
     const float idf = d != 0.0f ? 1.0f / d : 0.0f;
     std::memcpy(out, &h, 2);
@@ -859,18 +904,19 @@ void encodeIq4NlImpl(const float* x, const float* imp, std::int64_t n, std::uint
                 xb[g] = x + b * 32;
                 impb[g] = imp ? imp + b * 32 : nullptr;
             }
-            float d[4];
-            iq4Group(t, k, xb, impb, d);
-            for (int g = 0; g < 4 && b0 + g < nb; ++g)
-                iq4Store(k, xb[g], d[g], dst + (b0 + g) * sizeof(BlockIq4Nl));
+            float d[4], max[4];
+            iq4Group(t, k, xb, impb, d, max);
+            for (int g = 0; g < 4 && b0 + g < nb; ++g) {
+                iq4Store(k, xb[g], max[g], d[g], dst + (b0 + g) * sizeof(BlockIq4Nl));
+            }
         }
         return;
     }
     for (std::int64_t b = 0; b < nb; ++b) {
         const float* xb = x + b * 32;
         alignas(64) float w[32], id[kIq4Lanes];
-        float d = 0.0f;
-        if (iq4Prepare<false>(t, xb, imp ? imp + b * 32 : nullptr, w, id)) {
+        float d = 0.0f, max = 0.0f;
+        if (iq4Prepare<false>(t, xb, imp ? imp + b * 32 : nullptr, w, id, max)) {
             alignas(64) float sqx[kIq4Lanes] = {}, sq2[kIq4Lanes] = {};
             for (int c = 0; c < kIq4Lanes; ++c)
                 for (int j = 0; j < 32; ++j) {
@@ -879,6 +925,9 @@ void encodeIq4NlImpl(const float* x, const float* imp, std::int64_t n, std::uint
                     sq2[c] += (w[j] * q) * q;
                 }
             d = iq4Pick(lanesOf(sqx), lanesOf(sq2));
+            float de;
+            if (iq4OnGridRef(xb, max, de))
+                d = de;
         }
         BlockIq4Nl blk;
         blk.d = toF16(d);

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__) || (defined(__F16C__) && defined(__AVX__))
+#if defined(__AVX512F__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
 
@@ -75,6 +75,15 @@ inline int firstEqual(Lanes16 v, float t)
 #endif
 }
 
+/// True when every lane of a comparison result is true.
+inline bool allTrue(Ints16 m)
+{
+    Ints16 t = m;
+    for (int i = 1; i < 16; ++i)
+        t[0] &= m[i];
+    return t[0] != 0;
+}
+
 /// r[b] = the reduction of the 16 lanes of v[b] by `op`, b = 0..15. Level k combines lane i with
 /// lane i + 8 / 4 / 2 / 1 of the same block, exactly as laneSum's halving does for lane 0.
 template <typename Op>
@@ -117,6 +126,16 @@ inline void toF16(Lanes16 v, std::uint16_t* h)
 #else
     for (int i = 0; i < 16; ++i)
         h[i] = floatToHalf(v[i]);
+#endif
+}
+
+/// v rounded to the nearest fp16 value (ties to even) and back to float.
+inline float roundToF16(float v)
+{
+#if defined(__F16C__)
+    return _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
+    return halfToFloat(floatToHalf(v));
 #endif
 }
 
