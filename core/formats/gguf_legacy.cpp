@@ -314,11 +314,86 @@ void codesQ8_0(const std::uint8_t* block, std::int32_t* c)
 // ---------------------------------------------------------------------------------------------
 // Q4_0 and Q5_0 (symmetric, offset codes)
 
+// Input already on a block grid (decoded blocks re-encoded with importance weights, whose searches
+// would refit them): when the value of largest magnitude is d·l for an fp16 d and a code l within
+// two of either end (where the searches' candidate scales put it), and every value equals
+// d·(its rounded code), that zero-error encoding is kept. The test on the
+// largest value alone rejects data not yet quantized before any per-element work.
+template <int NMAX>
+bool symOnGrid(const float* xb, float& d, std::uint8_t* L)
+{
+    const float max = signedAbsMaxRef(xb, 32);
+    for (const float level : {float(-NMAX), float(1 - NMAX), float(NMAX - 1), float(2 - NMAX), float(NMAX - 2)}) {
+        const float dd = batch::roundToF16(max / level);
+        if (dd == 0.0f || dd * level != max)
+            continue;
+        const float id = 1.0f / dd;
+        bool exact = true;
+        for (int j = 0; j < 32 && exact; ++j) {
+            const float c = clampf(__builtin_rintf(xb[j] * id) + float(NMAX), 0.0f, float(2 * NMAX - 1));
+            L[j] = std::uint8_t(c);
+            exact = dd * (c - float(NMAX)) == xb[j];
+        }
+        if (exact) {
+            d = dd;
+            return true;
+        }
+    }
+    return false;
+}
+
+// The same for the affine grids x = d·q + m: the minimum is m itself (code 0), the maximum
+// d·q + m with q the top code or one below it.
+template <int NMAX>
+bool affineOnGrid(const float* xb, float& d, float& m, std::uint8_t* L)
+{
+    float mn = xb[0], mx = xb[0];
+    for (int j = 1; j < 32; ++j) {
+        mn = std::min(mn, xb[j]);
+        mx = std::max(mx, xb[j]);
+    }
+    if (batch::roundToF16(mn) != mn)
+        return false;
+    for (const float top : {float(NMAX), float(NMAX - 1)}) {
+        const float dd = batch::roundToF16((mx - mn) / top);
+        if (!(dd > 0.0f) || dd * top + mn != mx)
+            continue;
+        const float id = 1.0f / dd;
+        bool exact = true;
+        for (int j = 0; j < 32 && exact; ++j) {
+            const float c = clampf(__builtin_rintf((xb[j] - mn) * id), 0.0f, float(NMAX));
+            L[j] = std::uint8_t(c);
+            exact = dd * c + mn == xb[j];
+        }
+        if (exact) {
+            d = dd;
+            m = mn;
+            return true;
+        }
+    }
+    return false;
+}
+
+// A block whose codes never reach −NMAX has a mirror encoding (−d, −l) with the same values; the
+// weighted encoders store the one with d ≤ 0, so a block and its re-encoded decode (where a tie
+// between +a and −a hides which one was larger) agree.
+template <int NMAX>
+void symCanonical(float& d, std::uint8_t* L)
+{
+    if (!(d > 0.0f) || std::find(L, L + 32, std::uint8_t(0)) != L + 32)
+        return;
+    d = -d;
+    for (int j = 0; j < 32; ++j)
+        L[j] = std::uint8_t(2 * NMAX - L[j]);
+}
+
 template <int NMAX>  // 8 (Q4_0) or 16 (Q5_0)
 void symBlockRef(const float* xb, const float* wb, float& d, std::uint8_t* L)
 {
     if (wb) {
-        d = search::symSearchRef(xb, wb, 32, NMAX, L);
+        if (!symOnGrid<NMAX>(xb, d, L))
+            d = search::symSearchRef(xb, wb, 32, NMAX, L);
+        symCanonical<NMAX>(d, L);
         return;
     }
     const float max = signedAbsMaxRef(xb, 32);
@@ -336,7 +411,9 @@ template <int NMAX>
 void symBlock(const float* xb, const float* wb, float& d, std::uint8_t* L)
 {
     if (wb) {
-        d = search::symSearch<32>(xb, wb, NMAX, L);
+        if (!symOnGrid<NMAX>(xb, d, L))
+            d = search::symSearch<32>(xb, wb, NMAX, L);
+        symCanonical<NMAX>(d, L);
         return;
     }
     const float max = signedAbsMax<32>(xb);
@@ -507,6 +584,8 @@ void codesQ5_0(const std::uint8_t* block, std::int32_t* c)
 template <int NMAX, bool kFast>
 void affineBlock(const float* xb, const float* wb, float& d, float& m, std::uint8_t* L)
 {
+    if (wb && affineOnGrid<NMAX>(xb, d, m, L))
+        return;
     if (wb) {
         constexpr float rmin = NMAX == 15 ? -1.0f : -0.5f;
         constexpr int nstep = NMAX == 15 ? 20 : 15;
@@ -835,13 +914,16 @@ void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], c
         d[g] = live[g] ? iq4Pick(ax[g], aq[g]) : 0.0f;
 }
 
-// Input already on an IQ4_NL grid (a decoded block): its largest magnitude sits on an end of the
-// table, so the stored scale is fp16(max / −127) or fp16(max / 113). When every value equals
-// d · values[nearest(x / d)] for one of them (tried in that order), that exact encoding is kept,
-// whatever the search found: re-encoding decoded blocks gives back the same bytes.
+// Input already on an IQ4_NL grid (a decoded block): its largest magnitude sits on one of the two
+// entries at either end of the table, so the stored scale is fp16(max / level) for one of them.
+// When every value equals d · values[nearest(x / d)] for one (tried in kIq4Anchors order), that
+// exact encoding is kept, whatever the search found: re-encoding decoded blocks gives back the
+// same bytes.
+constexpr float kIq4Anchors[4] = {-127.0f, 113.0f, -104.0f, 89.0f};  // the two entries at either end
+
 inline bool iq4GridAnchor(float max, int which, float& d)
 {
-    const float level = which == 0 ? -127.0f : 113.0f;
+    const float level = kIq4Anchors[which];
     d = batch::roundToF16(max / level);
     // The largest value itself must be on the grid: for data not yet quantized this almost always
     // fails here, before any per-element work.
@@ -850,7 +932,7 @@ inline bool iq4GridAnchor(float max, int which, float& d)
 
 bool iq4OnGridRef(const float* xb, float max, float& d)
 {
-    for (int which = 0; which < 2; ++which) {
+    for (int which = 0; which < 4; ++which) {
         if (!iq4GridAnchor(max, which, d))
             continue;
         const float idf = 1.0f / d;
@@ -866,7 +948,7 @@ bool iq4OnGridRef(const float* xb, float max, float& d)
 bool iq4OnGrid(const Iq4Lanes& k, const float* xb, float max, float& d)
 {
     const Lanes16 x0 = lanesOf(xb), x1 = lanesOf(xb + 16);
-    for (int which = 0; which < 2; ++which) {
+    for (int which = 0; which < 4; ++which) {
         if (!iq4GridAnchor(max, which, d))
             continue;
         const float idf = 1.0f / d;
