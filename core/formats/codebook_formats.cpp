@@ -170,10 +170,47 @@ std::vector<float> lloydSorted(const std::vector<double>& pos, const std::vector
     return c;
 }
 
+// The distinct finite values of x when there are at most k of them (ascending), else nothing.
+// Data not yet quantized shows k + 1 distinct values within its first few hundred elements, so
+// the scan stops there; already quantized data (a decoded codebook tensor) is scanned once.
+std::vector<float> fewDistinct(const float* x, std::int64_t n, int k)
+{
+    std::vector<float> seen;
+    seen.reserve(static_cast<std::size_t>(k) + 1);
+    std::size_t last = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        if (!(std::fabs(v) <= FLT_MAX))
+            continue;
+        if (!seen.empty() && seen[last] == v)
+            continue;
+        const auto it = std::find(seen.begin(), seen.end(), v);
+        if (it != seen.end()) {
+            last = std::size_t(it - seen.begin());
+            continue;
+        }
+        if (int(seen.size()) == k)
+            return {};
+        seen.push_back(v);
+        last = seen.size() - 1;
+    }
+    if (seen.empty())
+        return {};
+    std::sort(seen.begin(), seen.end());
+    return seen;
+}
+
 } // namespace
 
 std::vector<float> kmeansCodebook(const float* x, std::int64_t n, int k, bool parallel)
 {
+    // At most k distinct values: they are the codebook (zero error, the optimum Lloyd would have
+    // to find from its quantile start), padded with the largest. A decoded k-means tensor thus
+    // encodes to the same codebook and codes.
+    if (std::vector<float> few = fewDistinct(x, n, k); !few.empty()) {
+        few.resize(static_cast<std::size_t>(k), few.back());
+        return few;
+    }
     if (n <= kExactLimit) {
         std::vector<double> pos;
         pos.reserve(static_cast<std::size_t>(n));
@@ -231,6 +268,10 @@ std::vector<float> kmeansCodebook(const float* x, std::int64_t n, int k, bool pa
 
 std::vector<float> kmeansCodebookRef(const float* x, std::int64_t n, int k)
 {
+    if (std::vector<float> few = fewDistinct(x, n, k); !few.empty()) {
+        few.resize(static_cast<std::size_t>(k), few.back());
+        return few;
+    }
     std::vector<double> v;
     for (std::int64_t i = 0; i < n; ++i)
         if (std::fabs(x[i]) <= FLT_MAX)

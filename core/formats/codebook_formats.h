@@ -20,7 +20,8 @@
 
 namespace ql {
 
-/// Lloyd k-means of the finite values of x[0..n) into k levels (ascending). Deterministic.
+/// Lloyd k-means of the finite values of x[0..n) into k levels (ascending). Deterministic. With at
+/// most k distinct finite values those values are the levels (the largest repeated to fill k).
 std::vector<float> kmeansCodebook(const float* x, std::int64_t n, int k, bool parallel);
 /// Reference: plain Lloyd over the raw values (O(n·k) per iteration), same start and stopping rule.
 std::vector<float> kmeansCodebookRef(const float* x, std::int64_t n, int k);
