@@ -877,10 +877,8 @@ struct Iq4Lanes {
     /// comparing v8 with the midpoints / 8 is comparing v with the midpoints.
     Ints16 searchIndex(Lanes16 v8) const
     {
-        Ints16 bin = toInts(v8 + 16.0f);
-        bin = bin < 31 ? bin : Ints16{} + 31;
-        const Ints16 c = __builtin_shuffle(lutLo, lutHi, bin);
-        return c - (v8 >= __builtin_shuffle(mids8, c));
+        const Ints16 c = __builtin_shuffle(lutLo, lutHi, toInts(batch::minLanes(v8 + 16.0f, 31.0f)));
+        return batch::incrementWhereAtLeast(c, v8, __builtin_shuffle(mids8, c));
     }
     Ints16 index(Lanes16 v) const
     {
@@ -907,8 +905,8 @@ void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], c
             const float xj = xb[g][j];
             const Lanes16 q = __builtin_shuffle(k.vals, k.searchIndex(idv[g] * xj));
             const Lanes16 wq = w[g][j] * q;
-            ax[g] += wq * xj;
-            aq[g] += wq * q;
+            ax[g] = batch::fma(wq, splat(xj), ax[g]);
+            aq[g] = batch::fma(wq, q, aq[g]);
         }
     for (int g = 0; g < 4; ++g)
         d[g] = live[g] ? iq4Pick(ax[g], aq[g]) : 0.0f;
@@ -1003,8 +1001,8 @@ void encodeIq4NlImpl(const float* x, const float* imp, std::int64_t n, std::uint
             for (int c = 0; c < kIq4Lanes; ++c)
                 for (int j = 0; j < 32; ++j) {
                     const float q = t.values[iq4IndexRef(id[c] * xb[j])];
-                    sqx[c] += (w[j] * q) * xb[j];
-                    sq2[c] += (w[j] * q) * q;
+                    sqx[c] = std::fma(w[j] * q, xb[j], sqx[c]);
+                    sq2[c] = std::fma(w[j] * q, q, sq2[c]);
                 }
             d = iq4Pick(lanesOf(sqx), lanesOf(sq2));
             float de;

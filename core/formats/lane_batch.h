@@ -12,6 +12,7 @@
 #include "core/base/dtype.h"
 #include "core/formats/block_search.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -82,6 +83,54 @@ inline bool allTrue(Ints16 m)
     for (int i = 1; i < 16; ++i)
         t[0] &= m[i];
     return t[0] != 0;
+}
+
+/// a·b + c lane by lane with one rounding (std::fma's result, whatever the instruction set).
+inline Lanes16 fma(Lanes16 a, Lanes16 b, Lanes16 c)
+{
+#if defined(__AVX512F__)
+    __m512 x, y, z;
+    std::memcpy(&x, &a, 64);
+    std::memcpy(&y, &b, 64);
+    std::memcpy(&z, &c, 64);
+    const __m512 r = _mm512_fmadd_ps(x, y, z);
+    std::memcpy(&c, &r, 64);
+#else
+    for (int i = 0; i < 16; ++i)
+        c[i] = std::fma(a[i], b[i], c[i]);
+#endif
+    return c;
+}
+
+/// min(v, t) lane by lane for non-NaN lanes (one instruction with AVX-512).
+inline Lanes16 minLanes(Lanes16 v, float t)
+{
+#if defined(__AVX512F__)
+    __m512 x;
+    std::memcpy(&x, &v, 64);
+    const __m512 r = _mm512_min_ps(x, _mm512_set1_ps(t));
+    std::memcpy(&v, &r, 64);
+    return v;
+#else
+    return v < t ? v : Lanes16{} + t;
+#endif
+}
+
+/// c + 1 in the lanes where a ≥ b.
+inline Ints16 incrementWhereAtLeast(Ints16 c, Lanes16 a, Lanes16 b)
+{
+#if defined(__AVX512F__)
+    __m512 x, y;
+    __m512i z;
+    std::memcpy(&x, &a, 64);
+    std::memcpy(&y, &b, 64);
+    std::memcpy(&z, &c, 64);
+    z = _mm512_mask_add_epi32(z, _mm512_cmp_ps_mask(x, y, _CMP_GE_OQ), z, _mm512_set1_epi32(1));
+    std::memcpy(&c, &z, 64);
+    return c;
+#else
+    return c - (a >= b);
+#endif
 }
 
 /// r[b] = the reduction of the 16 lanes of v[b] by `op`, b = 0..15. Level k combines lane i with
