@@ -92,19 +92,22 @@ inline float pow2f(int k)
 using search::Ints16;
 using search::Lanes16;
 
-// The 4-bit E2M1 codes (sign in bit 3, no negative zero) of 16 values: the comparisons count the rounding
-// thresholds below |v| (ties to the even code), equal to e2m1CodeRef lane by lane.
+// The 4-bit E2M1 codes (sign in bit 3, no negative zero) of 16 values, equal to e2m1CodeRef lane by
+// lane. E2M1 is a float format (bias 1, one mantissa bit): for |v| ≥ 1 the code is the float's
+// exponent and top mantissa bit after rounding the other 22 bits to nearest even (a carry moves
+// to the exponent), saturated at 7 (6.0); below 1 it is round-half-even(2|v|) (0, 0.5 or 1.0).
 inline Ints16 e2m1Nibbles(Lanes16 v)
 {
-    const Lanes16 a = v < 0.0f ? -v : v;
-    Ints16 c = {};
-    c -= a > 0.25f;  // a true comparison is −1
-    c -= a >= 0.75f;
-    c -= a > 1.25f;
-    c -= a >= 1.75f;
-    c -= a > 2.5f;
-    c -= a >= 3.5f;
-    c -= a > 5.0f;
+    Ints16 bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const Ints16 a = bits & 0x7FFFFFFF;
+    const Ints16 r = a + 0x1FFFFF + ((a >> 22) & 1);
+    Ints16 normal = (r >> 22) - (126 << 1);
+    normal = normal < 7 ? normal : Ints16{} + 7;
+    Lanes16 af;
+    std::memcpy(&af, &a, sizeof af);
+    const Ints16 sub = batch::toInts(search::roundMagic(af * 2.0f));
+    const Ints16 c = a < 0x3F800000 ? sub : normal;
     return c | ((v < 0.0f) & (c != 0) & 8);
 }
 

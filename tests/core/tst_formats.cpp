@@ -349,6 +349,28 @@ private Q_SLOTS:
         mk->encode(mx.data(), nullptr, std::int64_t(mx.size()), e.data());
         mk->encodeRef(mx.data(), nullptr, std::int64_t(mx.size()), f.data());
         QVERIFY(e == f);
+        // Values within 40 ulps of every E2M1 level and rounding threshold, both signs, in blocks
+        // whose scale is 1 (amax 7.9): the fast code computation equals the nearest-level search.
+        std::vector<float> vals, near;
+        for (float t : {0.25f, 0.5f, 0.75f, 1.0f, 1.25f, 1.5f, 1.75f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f, 5.0f, 6.0f, 7.0f}) {
+            float v = t;
+            for (int i = 0; i < 40; ++i)
+                v = std::nextafter(v, 0.0f);
+            for (int i = 0; i < 80; ++i, v = std::nextafter(v, 100.0f)) {
+                vals.push_back(v);
+                vals.push_back(-v);
+            }
+        }
+        for (std::size_t i = 0; i < vals.size(); ++i) {
+            if (near.size() % 32 == 0)
+                near.push_back(7.9f);
+            near.push_back(vals[i]);
+        }
+        near.resize((near.size() + 31) / 32 * 32, 0.0f);
+        std::vector<std::uint8_t> g1(near.size() / 32 * 17), g2(g1.size());
+        mk->encode(near.data(), nullptr, std::int64_t(near.size()), g1.data());
+        mk->encodeRef(near.data(), nullptr, std::int64_t(near.size()), g2.data());
+        QVERIFY(g1 == g2);
         const QuantResult nr = mustQuantize(n, specOf(Format::NVFP4));
         QVERIFY(nr.metrics.sqnrDb > 15.0);
         QCOMPARE(bitsPerWeight(specOf(Format::NVFP4), Shape{32, 256}), 4.5 + 32.0 / 8192.0);
