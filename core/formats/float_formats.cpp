@@ -419,24 +419,30 @@ inline int floorLog2(float a)
     return ex - 1;
 }
 
-// 16 MXFP4 blocks at once: absmax values reduced together, then each block's shared exponent and
-// codes (two vectors of 16) as the block-at-a-time reference.
+// 16 MXFP4 blocks at once: absmax values reduced together, the 16 shared exponents and scales as
+// vectors, then each block's codes (two vectors of 16) as the block-at-a-time reference. The
+// exponent is floor(log2 amax) − 2 + 127 clamped to [0, 254], i.e. the exponent field of amax
+// minus 2: a subnormal amax (field 0) and a zero block both get 0, as floorLog2 would give.
 void mxfp4Batch(const float* x, std::uint8_t* out)
 {
     Lanes16 part[16];
     for (int b = 0; b < 16; ++b)
         part[b] = batch::Max{}(batch::absLanes(search::lanesOf(x + 32 * b)), batch::absLanes(search::lanesOf(x + 32 * b + 16)));
     const Lanes16 amax = batch::reduce16(part, batch::Max{});
+    Ints16 e;
+    std::memcpy(&e, &amax, sizeof e);
+    e = (e >> 23) - 2;
+    e = e < 0 ? Ints16{} : e;
+    e = e > 254 ? Ints16{} + 254 : e;
+    // 2^(127 − e): its exponent field when normal (e ≤ 253), the subnormal 2^−127 for e = 254.
+    const Ints16 invBits = e <= 253 ? (254 - e) << 23 : Ints16{} + 0x00400000;
+    Lanes16 inv;
+    std::memcpy(&inv, &invBits, sizeof inv);
     for (int b = 0; b < 16; ++b) {
         std::uint8_t* blk = out + sizeof(BlockMxfp4) * b;
-        Ints16 packed = {};
-        int e = 0;
-        if (amax[b] > 0.0f) {
-            e = std::clamp(floorLog2(amax[b]) - 2 + 127, 0, 254);
-            const float inv = pow2f(127 - e);
-            packed = e2m1Nibbles(search::lanesOf(x + 32 * b) * inv) | (e2m1Nibbles(search::lanesOf(x + 32 * b + 16) * inv) << 4);
-        }
-        blk[0] = std::uint8_t(e);
+        const Ints16 packed =
+            e2m1Nibbles(search::lanesOf(x + 32 * b) * inv[b]) | (e2m1Nibbles(search::lanesOf(x + 32 * b + 16) * inv[b]) << 4);
+        blk[0] = std::uint8_t(e[b]);
         batch::storeBytes(packed, blk + 1);
     }
 }
@@ -474,13 +480,15 @@ void encodeMxfp4Ref(const float* x, const float* w, std::int64_t n, std::uint8_t
 
 void decodeMxfp4(const std::uint8_t* src, std::int64_t nb, float* y)
 {
+    const Lanes16 levels = search::lanesOf(kFp4Levels);
     for (std::int64_t b = 0; b < nb; ++b) {
         const std::uint8_t* p = src + b * sizeof(BlockMxfp4);
         const float s = pow2f(int(p[0]) - 127);
-        for (int j = 0; j < 16; ++j) {
-            y[b * 32 + j] = s * kFp4Levels[p[1 + j] & 0xF];
-            y[b * 32 + j + 16] = s * kFp4Levels[p[1 + j] >> 4];
-        }
+        Ints16 lo, hi;
+        batch::nibbles(p + 1, lo, hi);  // byte j holds elements j and j + 16
+        const Lanes16 y0 = batch::lookup16(levels, lo) * s, y1 = batch::lookup16(levels, hi) * s;
+        std::memcpy(y + b * 32, &y0, sizeof y0);
+        std::memcpy(y + b * 32 + 16, &y1, sizeof y1);
     }
 }
 

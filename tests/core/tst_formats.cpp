@@ -371,6 +371,10 @@ private Q_SLOTS:
         mk->encode(near.data(), nullptr, std::int64_t(near.size()), g1.data());
         mk->encodeRef(near.data(), nullptr, std::int64_t(near.size()), g2.data());
         QVERIFY(g1 == g2);
+        std::vector<float> d1(near.size()), d2(near.size());
+        mk->decode(g1.data(), std::int64_t(near.size() / 32), d1.data());
+        mk->decodeRef(g1.data(), std::int64_t(near.size() / 32), d2.data());
+        QVERIFY(d1 == d2);
         const QuantResult nr = mustQuantize(n, specOf(Format::NVFP4));
         QVERIFY(nr.metrics.sqnrDb > 15.0);
         QCOMPARE(bitsPerWeight(specOf(Format::NVFP4), Shape{32, 256}), 4.5 + 32.0 / 8192.0);
