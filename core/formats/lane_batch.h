@@ -8,6 +8,11 @@
 // reduced together: four levels of two-input shuffles leave block b's total in lane b. The tree
 // is the one laneSum (block_search.h) uses, so a batched encoder and a block-at-a-time reference
 // produce the same bits.
+//
+// Also here: the small lane operations those encoders share (fp16 conversion of 16 scales, byte
+// and nibble moves, masks, min and fused multiply-add). Where GCC's vector extensions compile
+// them poorly (a comparison turned into a blend, a byte shuffle into per-byte code) they use
+// AVX-512 or F16C intrinsics when the build has them, with a plain fallback of the same result.
 
 #include "core/base/dtype.h"
 #include "core/formats/block_search.h"
