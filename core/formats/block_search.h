@@ -234,7 +234,12 @@ inline bool affinePrepare(const float* x, const float* w, int n, AffineSums& s)
 }
 
 /// Picks the best candidate from the per-candidate sums; returns the candidate index and the
-/// scale / minimum (value = scale · l + min, min ≤ 0).
+/// scale / minimum (value = scale · l + min, min ≤ 0). Candidate 0 keeps the round-to-nearest fit
+/// (scale 1/iscale[0], the block minimum); every other one takes its least-squares scale and
+/// minimum (scale alone when the minimum would be positive), and is skipped when the normal
+/// equations are singular. The winner is the first candidate of least error (computed in
+/// double). All candidates are scored in one vectorisable pass and the first minimum is found
+/// without data-dependent branches (a branch per candidate mispredicts on every improvement).
 inline int affinePick(const AffineSums& s, int count, const float* iscale, const float* sl, const float* sl2,
                       const float* sxl, float& scale, float& min)
 {
@@ -242,28 +247,54 @@ inline int affinePick(const AffineSums& s, int count, const float* iscale, const
         return sc * sc * sl2[c] + 2.0 * sc * mn * sl[c] - 2.0 * sc * sxl[c] + mn * mn * s.sumW - 2.0 * mn * s.sumX +
                double(s.sumWX2);
     };
-    scale = 1.0f / iscale[0];
-    min = s.min;
-    double best = err(scale, min, 0);
-    int win = 0;
-    for (int c = 1; c < count; ++c) {
-        const float D = s.sumW * sl2[c] - sl[c] * sl[c];
-        if (!(D > 0.0f))
-            continue;
-        float thisScale = (s.sumW * sxl[c] - s.sumX * sl[c]) / D;
-        float thisMin = (sl2[c] * s.sumX - sl[c] * sxl[c]) / D;
-        if (thisMin > 0.0f) {
-            thisMin = 0.0f;
-            thisScale = sxl[c] / sl2[c];
+    // 16 candidates per step: the least-squares fits in float lanes, the errors in two halves of
+    // double lanes (the same operations, in the same order, as err()).
+    using Floats8 = float __attribute__((vector_size(32)));
+    using Doubles8 = double __attribute__((vector_size(64)));
+    alignas(64) double e[64];
+    alignas(64) float scs[64], mns[64];
+    const float sw = s.sumW, sxs = s.sumX;
+    const double swd = s.sumW, sxd = s.sumX, sx2d = s.sumWX2;
+    for (int c0 = 0; c0 < count; c0 += 16) {
+        Lanes16 vl, vl2, vxl;
+        std::memcpy(&vl, sl + c0, sizeof vl);
+        std::memcpy(&vl2, sl2 + c0, sizeof vl2);
+        std::memcpy(&vxl, sxl + c0, sizeof vxl);
+        const Lanes16 D = sw * vl2 - vl * vl;
+        Lanes16 ts = (sw * vxl - sxs * vl) / D, tm = (vl2 * sxs - vl * vxl) / D;
+        const Ints16 positiveMin = tm > 0.0f;
+        ts = positiveMin ? vxl / vl2 : ts;
+        tm = positiveMin ? Lanes16{} : tm;
+        std::memcpy(scs + c0, &ts, sizeof ts);
+        std::memcpy(mns + c0, &tm, sizeof tm);
+        for (int h = 0; h < 2; ++h) {
+            Floats8 f[5];
+            const Lanes16* src[5] = {&ts, &tm, &vl2, &vl, &vxl};
+            for (int k = 0; k < 5; ++k)
+                std::memcpy(&f[k], reinterpret_cast<const float*>(src[k]) + 8 * h, sizeof f[k]);
+            const Doubles8 sc = __builtin_convertvector(f[0], Doubles8), mn = __builtin_convertvector(f[1], Doubles8);
+            const Doubles8 l2 = __builtin_convertvector(f[2], Doubles8), l1 = __builtin_convertvector(f[3], Doubles8);
+            const Doubles8 xl = __builtin_convertvector(f[4], Doubles8);
+            const Doubles8 ev = sc * sc * l2 + 2.0 * sc * mn * l1 - 2.0 * sc * xl + mn * mn * swd - 2.0 * mn * sxd + sx2d;
+            std::memcpy(e + c0 + 8 * h, &ev, sizeof ev);
         }
-        const double e = err(thisScale, thisMin, c);
-        if (e < best) {
-            best = e;
-            scale = thisScale;
-            min = thisMin;
-            win = c;
-        }
+        for (int k = 0; k < 16; ++k)  // singular (or NaN) fits are not candidates
+            e[c0 + k] = D[k] > 0.0f && e[c0 + k] == e[c0 + k] ? e[c0 + k] : INFINITY;
     }
+    scs[0] = 1.0f / iscale[0];
+    mns[0] = s.min;
+    e[0] = err(scs[0], mns[0], 0);
+    int win = 0;
+    if (e[0] == e[0]) {  // a NaN first error keeps candidate 0, as a sequential scan would
+        double best = e[0];
+        for (int c = 1; c < count; ++c)
+            best = e[c] < best ? e[c] : best;
+        win = count;
+        for (int c = count - 1; c >= 0; --c)
+            win = e[c] == best ? c : win;
+    }
+    scale = scs[win];
+    min = mns[win];
     return win;
 }
 
@@ -287,7 +318,7 @@ inline float affineSearchRef(const float* x, const float* w, int n, int nmax, fl
         *minOut = -s.min;
         return 0.0f;
     }
-    float is[64], sl[64], sl2[64], sxl[64];  // nstep + 2 ≤ 64
+    float is[64] = {}, sl[64] = {}, sl2[64] = {}, sxl[64] = {};  // nstep + 2 ≤ 64 (affinePick reads whole groups of 16)
     const int count = affineInverseScales(s, nmax, rmin, rdelta, nstep, is);
     for (int c = 0; c < count; ++c) {
         float a = 0, b = 0, d = 0;
