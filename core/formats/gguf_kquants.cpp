@@ -95,38 +95,36 @@ template <int N>
 [[gnu::noinline]] void refineAffineCodes(const float* x, const float* w, float d, float dmin, int nmax, int maxCode,
                                          int& sc, int& m)
 {
+    // The nine (scale, min) code pairs around the rounded ones, one per lane (lanes 9..15 repeat
+    // pair 0 and are never chosen). Each lane sums its weighted squared error in element order;
+    // the first pair of least error in kOrder wins, out-of-range pairs never do.
     static constexpr int kOrder[9][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}, {-1, -1}, {-1, 1}, {1, -1}, {1, 1}};
-    float best = INFINITY;
-    int bestSc = sc, bestM = m;
-    for (const auto& o : kOrder) {
-        const int s2 = sc + o[0], m2 = m + o[1];
-        if (s2 < 0 || s2 > maxCode || m2 < 0 || m2 > maxCode)
-            continue;
-        const float dl = d * float(s2), ml = dmin * float(m2), inv = dl != 0.0f ? 1.0f / dl : 0.0f;
-        float e = 0.0f;
-        if (w) {
-#pragma omp simd reduction(+ : e)
-            for (int i = 0; i < N; ++i) {
-                const float q = clampf(search::roundMagic((x[i] + ml) * inv), 0.0f, float(nmax));
-                const float v = dl * q - ml - x[i];
-                e += w[i] * v * v;
-            }
-        } else {
-#pragma omp simd reduction(+ : e)
-            for (int i = 0; i < N; ++i) {
-                const float q = clampf(search::roundMagic((x[i] + ml) * inv), 0.0f, float(nmax));
-                const float v = dl * q - ml - x[i];
-                e += v * v;
-            }
-        }
-        if (e < best) {
-            best = e;
-            bestSc = s2;
-            bestM = m2;
-        }
+    using search::Ints16;
+    using search::Lanes16;
+    constexpr Lanes16 kDs = {0, -1, 1, 0, 0, -1, -1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    constexpr Lanes16 kDm = {0, 0, 0, -1, 1, -1, 1, -1, 1, 0, 0, 0, 0, 0, 0, 0};
+    constexpr Ints16 kLive = {-1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0};
+    const Lanes16 s2 = float(sc) + kDs, m2 = float(m) + kDm;
+    const Lanes16 dl = d * s2, ml = dmin * m2;
+    const Lanes16 inv = dl != 0.0f ? 1.0f / dl : Lanes16{};
+    const float hi = float(maxCode);
+    const Ints16 valid = kLive & (s2 >= 0.0f) & (s2 <= hi) & (m2 >= 0.0f) & (m2 <= hi);
+    const Lanes16 top = Lanes16{} + float(nmax), zero = {};
+    Lanes16 e = {};
+    for (int i = 0; i < N; ++i) {
+        Lanes16 q = search::roundMagic((x[i] + ml) * inv);
+        q = q < zero ? zero : q;
+        q = q > top ? top : q;
+        const Lanes16 v = dl * q - ml - x[i];
+        e += w ? w[i] * v * v : v * v;
     }
-    sc = bestSc;
-    m = bestM;
+    int best = 0;
+    for (int k = 1; k < 9; ++k)
+        best = valid[k] != 0 && (valid[best] == 0 || e[k] < e[best]) ? k : best;
+    if (valid[best] != 0) {
+        sc += kOrder[best][0];
+        m += kOrder[best][1];
+    }
 }
 
 template <int N>
