@@ -131,35 +131,30 @@ template <int N>
 [[gnu::noinline]] void refineSymmetricCode(const float* x, const float* w, float d, int qlo, int qhi, int codeLo,
                                            int codeHi, int& code)
 {
-    float best = INFINITY;
-    int bestCode = code;
-    for (int dc : {0, -1, 1}) {
-        const int c = code + dc;
-        if (c < codeLo || c > codeHi)
-            continue;
-        const float dl = d * float(c), inv = dl != 0.0f ? 1.0f / dl : 0.0f;
-        float e = 0.0f;
-        if (w) {
-#pragma omp simd reduction(+ : e)
-            for (int i = 0; i < N; ++i) {
-                const float q = clampf(search::roundMagic(x[i] * inv), float(qlo), float(qhi));
-                const float v = dl * q - x[i];
-                e += w[i] * v * v;
-            }
-        } else {
-#pragma omp simd reduction(+ : e)
-            for (int i = 0; i < N; ++i) {
-                const float q = clampf(search::roundMagic(x[i] * inv), float(qlo), float(qhi));
-                const float v = dl * q - x[i];
-                e += v * v;
-            }
-        }
-        if (e < best) {
-            best = e;
-            bestCode = c;
-        }
+    // The scale codes code, code − 1 and code + 1 in lanes 0..2 (the rest repeat lane 0); each lane
+    // sums its weighted squared error in element order, the first of least error wins.
+    using search::Ints16;
+    using search::Lanes16;
+    constexpr Lanes16 kDc = {0, -1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    constexpr Ints16 kLive = {-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const Lanes16 c = float(code) + kDc;
+    const Lanes16 dl = d * c;
+    const Lanes16 inv = dl != 0.0f ? 1.0f / dl : Lanes16{};
+    const Ints16 valid = kLive & (c >= float(codeLo)) & (c <= float(codeHi));
+    const Lanes16 lo = Lanes16{} + float(qlo), hi = Lanes16{} + float(qhi);
+    Lanes16 e = {};
+    for (int i = 0; i < N; ++i) {
+        Lanes16 q = search::roundMagic(x[i] * inv);
+        q = q < lo ? lo : q;
+        q = q > hi ? hi : q;
+        const Lanes16 v = dl * q - x[i];
+        e += w ? w[i] * v * v : v * v;
     }
-    code = bestCode;
+    int best = 0;
+    for (int k = 1; k < 3; ++k)
+        best = valid[k] != 0 && (valid[best] == 0 || e[k] < e[best]) ? k : best;
+    if (valid[best] != 0)
+        code += int(kDc[best]);
 }
 
 // ---------------------------------------------------------------------------------------------
