@@ -379,10 +379,11 @@ private Q_SLOTS:
             std::int64_t same = 0;
             for (std::size_t i = 0; i < a.codes.size(); ++i)
                 same += a.codes[i] == b.codes[i] ? 1 : 0;
-            // Round-to-nearest formats are exact fixed points; the searched ones refit their scales
-            // on already quantized data and keep ≥ 90% of the codes, and x̂ moves far less than the quantization error.
+            // The 32-element formats are exact fixed points (IQ4_NL keeps input already on its grid);
+            // the K-quants' searches refit their scales on already quantized data and keep ≥ 90% of
+            // the codes, and x̂ moves far less than the quantization error.
             const bool rtn = f == Format::Q8_0 || f == Format::Q4_0 || f == Format::Q4_1 || f == Format::Q5_0 ||
-                             f == Format::Q5_1;
+                             f == Format::Q5_1 || f == Format::IQ4_NL;
             if (rtn)
                 QVERIFY2(a.blocks == b.blocks, formatTraits(f).name.data());
             else
@@ -390,6 +391,31 @@ private Q_SLOTS:
                          qPrintable(QString::fromLatin1(formatTraits(f).name.data()) + QStringLiteral(" ") +
                                     QString::number(double(same) / double(a.codes.size()))));
             QVERIFY2(b.metrics.sqnrDb > a.metrics.sqnrDb + 6.0, formatTraits(f).name.data());
+        }
+    }
+
+    // The same with importance weights: the weighted searches of the 32-element formats keep input
+    // that already lies on their grid, so re-encoding decoded blocks gives the same bytes.
+    void weightedRequantizeIsIdentity()
+    {
+        for (Distribution dist : {Distribution::Normal, Distribution::StudentT3}) {
+            const Tensor t = randomTensor({16, 1024}, dist, 23);
+            std::vector<float> imp(1024);
+            Rng rng(9);
+            for (auto& w : imp)
+                w = float(0.1 + 3.0 * rng.uniform());
+            for (Format f : {Format::Q4_0, Format::Q4_1, Format::Q5_0, Format::Q5_1, Format::Q8_0, Format::IQ4_NL}) {
+                const RowKernels* k = rowKernels(f);
+                const std::int64_t rowBytes = 1024 / k->blockSize * k->blockBytes;
+                std::vector<std::uint8_t> a(static_cast<std::size_t>(16 * rowBytes)), b(a.size());
+                std::vector<float> y(static_cast<std::size_t>(t.numel()));
+                for (int row = 0; row < 16; ++row)
+                    k->encode(t.data.data() + row * 1024, imp.data(), 1024, a.data() + row * rowBytes);
+                k->decode(a.data(), 16 * 1024 / k->blockSize, y.data());
+                for (int row = 0; row < 16; ++row)
+                    k->encode(y.data() + row * 1024, imp.data(), 1024, b.data() + row * rowBytes);
+                QVERIFY2(a == b, formatTraits(f).name.data());
+            }
         }
     }
 
