@@ -335,7 +335,8 @@ template <bool kFast>
 void encodeNvfp4Impl(const float* x, std::int64_t n, float g, std::uint8_t* dst)
 {
     if constexpr (kFast) {
-        batch::forBatches<kQKNvfp4, sizeof(BlockNvfp4)>(x, n, dst, [g](const float* xb, std::uint8_t* out) { nvfp4Batch(xb, out, g); });
+        batch::forBatches<kQKNvfp4, sizeof(BlockNvfp4)>(x, n, dst,
+                                                        [g](const float* xb, std::uint8_t* out) { nvfp4Batch(xb, out, g); });
         return;
     }
     const float* e4 = e4m3Table().decoded.data();
@@ -427,7 +428,8 @@ void mxfp4Batch(const float* x, std::uint8_t* out)
 {
     Lanes16 part[16];
     for (int b = 0; b < 16; ++b)
-        part[b] = batch::Max{}(batch::absLanes(search::lanesOf(x + 32 * b)), batch::absLanes(search::lanesOf(x + 32 * b + 16)));
+        part[b] = batch::Max{}(batch::absLanes(search::lanesOf(x + 32 * b)),
+                               batch::absLanes(search::lanesOf(x + 32 * b + 16)));
     const Lanes16 amax = batch::reduce16(part, batch::Max{});
     Ints16 e;
     std::memcpy(&e, &amax, sizeof e);
@@ -440,8 +442,9 @@ void mxfp4Batch(const float* x, std::uint8_t* out)
     std::memcpy(&inv, &invBits, sizeof inv);
     for (int b = 0; b < 16; ++b) {
         std::uint8_t* blk = out + sizeof(BlockMxfp4) * b;
-        const Ints16 packed =
-            e2m1Nibbles(search::lanesOf(x + 32 * b) * inv[b]) | (e2m1Nibbles(search::lanesOf(x + 32 * b + 16) * inv[b]) << 4);
+        const Ints16 lo = e2m1Nibbles(search::lanesOf(x + 32 * b) * inv[b]);
+        const Ints16 hi = e2m1Nibbles(search::lanesOf(x + 32 * b + 16) * inv[b]);
+        const Ints16 packed = lo | (hi << 4);
         blk[0] = std::uint8_t(e[b]);
         batch::storeBytes(packed, blk + 1);
     }

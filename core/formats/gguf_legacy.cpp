@@ -11,6 +11,9 @@
 // the symmetric search for Q4_0/Q5_0, the affine one for Q4_1/Q5_1; Q8_0 ignores importance.
 // IQ4_NL follows ggml's search: 16 candidate scales, weights x² (or w · sqrt(σ² + x²) with
 // σ² = 2 · mean x² of the block), the best least-squares scale, then nearest table entries.
+// Input that already lies on a block's grid (decoded blocks) is kept as it is by the searched
+// encoders (IQ4_NL, and Q4_0..Q5_1 with importance), so re-encoding decoded blocks gives the same
+// bytes; the round-to-nearest ones are fixed points by construction.
 
 #include "core/formats/block_search.h"
 #include "core/formats/format_driver.h"
@@ -891,7 +894,8 @@ struct Iq4Lanes {
 // Fast path, four blocks at a time: the 16 candidates of a block sit in the lanes of one vector,
 // and the four blocks' sums are independent chains, so the element loop is not bound by the
 // latency of one chain. Each lane still adds in element order, as the reference.
-void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], const float* const impb[4], float d[4], float max[4])
+void iq4Group(const Iq4Tables& t, const Iq4Lanes& k, const float* const xb[4], const float* const impb[4], float d[4],
+              float max[4])
 {
     alignas(64) float w[4][32], id[4][kIq4Lanes];
     bool live[4];
@@ -950,7 +954,8 @@ bool iq4OnGrid(const Iq4Lanes& k, const float* xb, float max, float& d)
         if (!iq4GridAnchor(max, which, d))
             continue;
         const float idf = 1.0f / d;
-        const Lanes16 y0 = __builtin_shuffle(k.vals, k.index(x0 * idf)) * d, y1 = __builtin_shuffle(k.vals, k.index(x1 * idf)) * d;
+        const Lanes16 y0 = __builtin_shuffle(k.vals, k.index(x0 * idf)) * d;
+        const Lanes16 y1 = __builtin_shuffle(k.vals, k.index(x1 * idf)) * d;
         if (batch::allTrue((y0 == x0) & (y1 == x1)))
             return true;
     }
