@@ -108,7 +108,8 @@ inline Lanes16 finishScale(Lanes16 sxl, Lanes16 sl2, Lanes16 fallback)
 
 // Affine least squares over 32 values, lane-wise: d and m solve the 2×2 normal equations where
 // their determinant is positive and keep the round-to-nearest fit elsewhere.
-[[gnu::noinline]] void finishAffine(Lanes16 sq, Lanes16 sq2, Lanes16 sx, Lanes16 sxq, Lanes16& d, Lanes16& m)
+[[gnu::noinline]] void finishAffine(const Lanes16& sq, const Lanes16& sq2, const Lanes16& sx, const Lanes16& sxq,
+                                    Lanes16& d, Lanes16& m)
 {
     const Lanes16 det = 32.0f * sq2 - sq * sq;
     const Lanes16 dn = (32.0f * sxq - sx * sq) / det, mn = (sq2 * sx - sq * sxq) / det;
