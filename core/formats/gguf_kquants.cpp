@@ -20,12 +20,22 @@
 #include "core/formats/gguf_formats.h"
 
 #include <algorithm>
+#include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <vector>
 
+#ifndef EXPA
+#define EXPA 1
+#endif
+#ifndef EXPB
+#define EXPB 1
+#endif
+constexpr bool kExpA = EXPA, kExpB = EXPB;
 namespace ql {
-
+long gFlagSym = 0, gFlagAff = 0;
 namespace {
 
 using search::clampf;
@@ -158,61 +168,857 @@ template <int N>
 }
 
 // ---------------------------------------------------------------------------------------------
+// Exact grids: encode(decode(encode(x))) == encode(x).
+//
+// A K-quant block decodes to y = (d·s)·q (Q3_K, Q6_K) or y = (d·sc)·q − dmin·m (Q2_K, Q4_K, Q5_K).
+// d and dmin are fp16 and s, sc, m, q small integers, so d·s, d·s·q and dmin·m are exact in float:
+// a decoded block is a set of exact lattice points. The searches do not come back to the stored
+// block when they refit such data (their candidate steps miss the stored step when the codes do not
+// span the full range, the super-block scales are refit from refit sub-block scales, and the ±1
+// refinement moves), so the encoders work the other way round:
+//  * recover…(x) first asks whether x already is the exact decode of a block. A test of the first
+//    sub-block (are its values exact multiples of one of nmax candidate steps?) rejects ordinary
+//    data after a few elements. On a lattice it rebuilds d, dmin, the sub-block scales and the codes
+//    from the values alone, taking among all blocks with this decode a fixed canonical one.
+//  * canonical…() brings a freshly searched block to that canonical form without changing its
+//    decode. When the block's magnitudes are provably unique (the usual case, checked from its
+//    codes) only signs can differ and are normalised in place; otherwise (constant or coarse
+//    sub-blocks, common factors of all codes) it runs the recovery on the block's own decode.
+// Neither step looks at the importance weights, and one compiled instance (noinline) serves the
+// fast and the reference encoders. Canonical choices, in order:
+//  symmetric: the smallest |d|; then d > 0; per sub-block the largest |s|, then the sign that gives
+//    the sub-block's first largest value a negative code (the searches' own convention); all-zero
+//    sub-blocks s = 0, codes 0.
+//  affine: the smallest d; then dmin = 0, else the smallest dmin; per sub-block the finest step
+//    (largest span), then the lowest first code; constant sub-blocks prefer sc = 0, then the
+//    largest sc and code.
+// An all-zero block is the block the search produces for zeros.
+
+struct SymParams {  // Q3_K, Q6_K before packing
+    std::uint16_t d = 0;    ///< fp16 bits
+    int s[16] = {};         ///< signed sub-block scale codes
+    std::uint8_t L[kQKK];   ///< q + nq
+};
+
+struct AffParams {  // Q2_K, Q4_K, Q5_K before packing
+    std::uint16_t d = 0, dmin = 0;
+    int sc[16] = {}, m[16] = {};
+    std::uint8_t L[kQKK];  ///< q ∈ [0, nq]
+};
+
+/// The fp16 value nearest to v > 0 (ties to even; +Inf above the fp16 range), as float: the same
+/// as fromF16(toF16(v)), inline for the candidate loops of the recovery.
+inline float roundToHalf(float v)
+{
+    if (!(v < 65520.0f))
+        return INFINITY;
+    if (v < 0x1p-14f)  // subnormal fp16: multiples of 2^-24
+        return std::nearbyint(v * 0x1p24f) * 0x1p-24f;
+    std::uint32_t u = std::bit_cast<std::uint32_t>(v);
+    u = (u + 0xFFFu + ((u >> 13) & 1u)) & ~0x1FFFu;  // keep 11 significant bits
+    return std::bit_cast<float>(u);
+}
+
+inline bool isHalfExact(float v)
+{
+    return v > 0.0f ? roundToHalf(v) == v : v == 0.0f || roundToHalf(-v) == -v;
+}
+
+inline bool anyLane(search::Ints16 m)
+{
+    std::uint64_t w[8];
+    std::memcpy(w, &m, sizeof w);
+    return ((w[0] | w[1]) | (w[2] | w[3]) | ((w[4] | w[5]) | (w[6] | w[7]))) != 0;
+}
+
+/// Bit k − 1 is set for each k in 1..kmax such that every v[i] (0 ≤ v ≤ top) is n·(top/k) for an
+/// integer n, within tol (0: exactly, in float arithmetic as the decoders compute it). k rides in 32
+/// SIMD lanes; ordinary data clears every lane within the first few elements.
+template <int N, int KMAX>
+std::uint32_t stepMask(const float* v, float top, float tol)
+{
+    static_assert(KMAX <= 32);
+    constexpr int kmax = KMAX;
+    using search::Lanes16;
+    alignas(64) float ks[32];
+    for (int c = 0; c < 32; ++c)
+        ks[c] = float(c + 1);
+    const Lanes16 ka = search::lanesOf(ks), kb = search::lanesOf(ks + 16);
+    const Lanes16 da = top / ka, db = top / kb;  // candidate steps
+    const Lanes16 ra = ka / top, rb = kb / top;  // their inverses (only to round to a code)
+    const float km = float(kmax);
+    auto near = [tol](Lanes16 a, float b) {
+        const Lanes16 e = a - b;
+        return (e < 0.0f ? -e : e) <= tol;
+    };
+    search::Ints16 oka = (ka <= km) & near(da * ka, top), okb = (kb <= km) & near(db * kb, top);
+    for (int i = 0; i < N; ++i) {
+        const float vi = v[i];
+        oka &= near(da * search::roundMagic(vi * ra), vi);
+        if constexpr (KMAX > 16)
+            okb &= near(db * search::roundMagic(vi * rb), vi);
+        if ((i & 3) == 3 && !anyLane(KMAX > 16 ? oka | okb : oka))
+            return 0;
+    }
+    std::uint32_t mask = 0;
+    for (int c = 0; c < 16; ++c)
+        mask |= (oka[c] ? 1u : 0u) << c | (okb[c] ? 1u : 0u) << (c + 16);
+    return mask;
+}
+
+inline void sortUnique(float* v, int& n)
+{
+    std::sort(v, v + n);
+    n = int(std::unique(v, v + n) - v);
+}
+
+inline void sortUnique(std::vector<float>& v)
+{
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+inline int gcdInt(int a, int b)
+{
+    while (b) {
+        const int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+// ---- symmetric lattices (Q3_K: q ∈ [−4, 3], s ∈ [−32, 31]; Q6_K: q ∈ [−32, 31], s ∈ [−128, 127]) --
+
+template <int NQ, int NS>
+void symZeroBlock(SymParams& p)
+{
+    p.d = 0;
+    // Q3_K leaves the packed scales of a zero block at 0 (s = −32), as ggml does.
+    for (int& s : p.s)
+        s = NQ == 4 ? -NS : 0;
+    std::memset(p.L, NQ, sizeof p.L);
+}
+
+/// The sign σ of the step d·s of one sub-block for a super-scale of sign sd, or 0 if neither fits.
+/// topPos / topNeg: some value of magnitude NQ·|step| is positive / negative (only the code −NQ
+/// exists); firstNeg: the sub-block's first largest value is negative. s = +NS does not exist.
+template <int NQ, int NS>
+inline int pickStepSign(int absS, int sd, bool topPos, bool topNeg, bool firstNeg)
+{
+    const int pref = firstNeg ? 1 : -1;  // the code's sign is sign(y)·σ: make the first largest negative
+    for (int sigma : {pref, -pref}) {
+        if (absS == NS && sd * sigma > 0)
+            continue;
+        if (sigma > 0 ? topPos : topNeg)
+            continue;
+        return sigma;
+    }
+    return 0;
+}
+
+/// Builds the canonical sub-blocks for |d| = dd of sign sd from the integer magnitudes
+/// N[i] = |x[i]| / dd; false if some sub-block has no representation.
+template <int NQ, int NS>
+bool buildSym(const float* x, const int* N, float dd, int sd, SymParams& p)
+{
+    for (int j = 0; j < 16; ++j) {
+        const int* Nj = N + 16 * j;
+        const float* xj = x + 16 * j;
+        int g = 0, nmx = 0, e = 0;
+        for (int i = 0; i < 16; ++i) {
+            if (Nj[i] > nmx) {
+                nmx = Nj[i];
+                e = i;
+            }
+            g = gcdInt(g, Nj[i]);
+        }
+        if (nmx == 0) {
+            p.s[j] = 0;
+            std::memset(p.L + 16 * j, NQ, 16);
+            continue;
+        }
+        int absS = 0, sigma = 0;
+        for (int a = std::min(g, NS); a >= 1; --a) {
+            if (g % a != 0)
+                continue;
+            if (nmx > NQ * a)
+                break;
+            bool topPos = false, topNeg = false;
+            for (int i = 0; i < 16; ++i)
+                if (Nj[i] == NQ * a)
+                    (xj[i] > 0.0f ? topPos : topNeg) = true;
+            sigma = pickStepSign<NQ, NS>(a, sd, topPos, topNeg, xj[e] < 0.0f);
+            if (sigma != 0) {
+                absS = a;
+                break;
+            }
+        }
+        if (absS == 0)
+            return false;
+        p.s[j] = sd * sigma * absS;
+        for (int i = 0; i < 16; ++i) {
+            const int q = (xj[i] < 0.0f ? -sigma : sigma) * (Nj[i] / absS);
+            p.L[16 * j + i] = std::uint8_t(q + NQ);
+        }
+    }
+    p.d = toF16(float(sd) * dd);
+    const float d = fromF16(p.d);
+    for (int j = 0; j < 16; ++j) {  // as the decoders compute it
+        const float dl = d * float(p.s[j]);
+        for (int i = 0; i < 16; ++i)
+            if (!(dl * float(int(p.L[16 * j + i]) - NQ) == x[16 * j + i]))
+                return false;
+    }
+    return true;
+}
+
+/// If x is exactly the decode of some symmetric K-quant block, writes the canonical one and returns
+/// true. Cost on ordinary data: the max of the first sub-block and a few lanes of stepMask.
+template <int NQ, int NS>
+[[gnu::noinline]] bool recoverSym(const float* x, SymParams& p)
+{
+    int j0 = 0;
+    float m0 = 0.0f;
+    for (; j0 < 16; ++j0) {
+        m0 = search::laneAbsMax<16>(x + 16 * j0);
+        if (m0 > 0.0f)
+            break;
+    }
+    if (j0 == 16) {
+        symZeroBlock<NQ, NS>(p);
+        return true;
+    }
+    alignas(64) float ax[kQKK];
+    for (int i = 0; i < 16; ++i)
+        ax[16 * j0 + i] = std::fabs(x[16 * j0 + i]);
+    const std::uint32_t k0 = stepMask<16, NQ>(ax + 16 * j0, m0, 0.0f);
+    if (k0 == 0)
+        return false;
+    for (int i = 0; i < kQKK; ++i) {
+        ax[i] = std::fabs(x[i]);
+        if (!(ax[i] <= FLT_MAX))
+            return false;
+    }
+    // Every lattice with this decode has |d|·|s_j0| = m0 / k for some k of the mask.
+    float cand[NQ * NS];
+    int nc = 0;
+    for (int k = 1; k <= NQ; ++k) {
+        if (!(k0 >> (k - 1) & 1u))
+            continue;
+        const float dl = m0 / float(k);
+        for (int s = 1; s <= NS; ++s) {
+            const float dd = dl / float(s);
+            if (dd * float(s) == dl && isHalfExact(dd))
+                cand[nc++] = dd;
+        }
+    }
+    sortUnique(cand, nc);
+    int N[kQKK];
+    for (int c = 0; c < nc; ++c) {
+        const float dd = cand[c], inv = 1.0f / dd;
+        bool ok = true;
+        for (int i = 0; i < kQKK && ok; ++i) {
+            const float n = search::roundMagic(ax[i] * inv);
+            ok = dd * n == ax[i] && n <= float(NQ * NS);
+            N[i] = int(n);
+        }
+        if (!ok)
+            continue;
+        for (int sd : {1, -1})
+            if (buildSym<NQ, NS>(x, N, dd, sd, p))
+                return true;
+    }
+    return false;
+}
+
+/// gcd of the magnitudes whose bits are set in `present` (bit a: some |q| = a; bit 0 ignored).
+/// Two adjacent magnitudes are coprime, which settles the usual case without a division.
+inline int presentGcd(std::uint64_t present)
+{
+    present &= ~std::uint64_t(1);
+    if ((present & 2) || (present & (present >> 1)))
+        return 1;
+    int g = 0;
+    for (; present; present &= present - 1)
+        g = gcdInt(g, __builtin_ctzll(present));
+    return g;
+}
+
+/// Bit v is set when one of the N bytes equals v (every byte < 64); 8 bytes per 64-bit-lane step.
+template <int N>
+inline std::uint64_t presentBits(const std::uint8_t* v)
+{
+    using U8x8 = std::uint8_t __attribute__((vector_size(8)));
+    using U64x8 = std::uint64_t __attribute__((vector_size(64)));
+    using I64x8 = std::int64_t __attribute__((vector_size(64)));
+    U64x8 acc = {};
+    for (int k = 0; k < N; k += 8) {
+        U8x8 b;
+        std::memcpy(&b, v + k, 8);
+        acc |= (U64x8{} + 1) << __builtin_convertvector(b, U64x8);
+    }
+    acc |= __builtin_shuffle(acc, I64x8{4, 5, 6, 7, 0, 1, 2, 3});
+    acc |= __builtin_shuffle(acc, I64x8{2, 3, 0, 1, 6, 7, 4, 5});
+    acc |= __builtin_shuffle(acc, I64x8{1, 0, 3, 2, 5, 4, 7, 6});
+    return acc[0];
+}
+
+template <typename V, typename Op>
+inline auto laneReduce(V v, Op op)
+{
+    using search::Ints16;
+    v = op(v, __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+    v = op(v, __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+    v = op(v, __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+    v = op(v, __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
+    return v[0];
+}
+
+/// Code magnitudes of one 16-element sub-block (stored codes L = q + NQ): the largest, the index
+/// of its first occurrence, and the magnitudes present (bit a for |q| = a, a ≥ 1).
+template <int NQ>
+inline void symSubStats(const std::uint8_t* L, int& qmax, int& first, std::uint64_t& present)
+{
+    using search::Ints16;
+    using U8x16 = std::uint8_t __attribute__((vector_size(16)));
+    U8x16 b;
+    std::memcpy(&b, L, 16);
+    const Ints16 v = __builtin_convertvector(b, Ints16) - NQ;
+    const Ints16 mag = v < 0 ? -v : v;
+    const Ints16 one = Ints16{} + 1;
+    const Ints16 bits = (mag > 0) & (one << ((mag - 1) & 31));  // |q| ≤ 32: bit a − 1
+    present = std::uint64_t(std::uint32_t(laneReduce(bits, [](Ints16 a, Ints16 c) { return a | c; }))) << 1;
+    qmax = laneReduce(mag, [](Ints16 a, Ints16 c) { return a > c ? a : c; });
+    const Ints16 idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    first = laneReduce(mag == qmax ? idx : Ints16{} + 16, [](Ints16 a, Ints16 c) { return a < c ? a : c; });
+}
+
+/// Canonical form of a searched symmetric block (same decode).
+template <int NQ, int NS>
+[[gnu::noinline]] void canonicalSym(SymParams& p)
+{
+    const float d = fromF16(p.d);
+    bool any = false, unique = d != 0.0f;
+    int G = 0, nAll = 0;
+    int qmax[16], first[16];
+    for (int j = 0; j < 16; ++j) {
+        std::uint8_t* L = p.L + 16 * j;
+        std::uint64_t present;
+        symSubStats<NQ>(L, qmax[j], first[j], present);
+        if (p.s[j] == 0 || qmax[j] == 0) {  // decodes to zeros
+            p.s[j] = 0;
+            std::memset(L, NQ, 16);
+            continue;
+        }
+        any = true;
+        // The canonical |s| is the largest one with the same products s·q; a larger one needs a
+        // common factor of the codes, so gcd 1 settles it. (A smaller |s| is never taken instead:
+        // unless a code is −NQ, this |s| fits with either sign of d.)
+        const int g = presentGcd(present);
+        if (g != 1)
+            unique = false;
+        nAll = std::max(nAll, std::abs(p.s[j]) * qmax[j]);
+        if (G != 1)
+            G = gcdInt(G, std::abs(p.s[j]) * g);
+    }
+    if (d == 0.0f || !any) {
+        symZeroBlock<NQ, NS>(p);
+        return;
+    }
+    // A smaller |d| would multiply every product N = |s·q| by p/r > 1 with r | G = gcd(N); the
+    // least such factor is (G + 1)/G, so none fits when it lifts the largest N above NQ·NS.
+    if (!unique || (G + 1) * nAll <= NQ * NS * G) {
+        alignas(64) float y[kQKK];
+        for (int j = 0; j < 16; ++j) {
+            const float dl = d * float(p.s[j]);
+            for (int i = 0; i < 16; ++i)
+                y[16 * j + i] = dl * float(int(p.L[16 * j + i]) - NQ);
+        }
+        SymParams r;
+        ++ql::gFlagSym;
+        if (recoverSym<NQ, NS>(y, r))
+            p = r;
+        return;
+    }
+    // Unique magnitudes: the signs as buildSym chooses them. sign(y) = sign(d·s)·sign(q); a top
+    // magnitude NQ only occurs as the code −NQ, i.e. with sign(y) = −sign(d·s).
+    int sigma[16] = {};
+    int sd = 0;
+    for (int sdTry : {1, -1}) {
+        bool ok = true;
+        for (int j = 0; j < 16 && ok; ++j) {
+            if (p.s[j] == 0)
+                continue;
+            const bool dsNeg = (d < 0.0f) != (p.s[j] < 0);
+            const bool top = qmax[j] == NQ;
+            const bool firstNeg = dsNeg != (int(p.L[16 * j + first[j]]) < NQ);
+            sigma[j] = pickStepSign<NQ, NS>(std::abs(p.s[j]), sdTry, top && dsNeg, top && !dsNeg, firstNeg);
+            ok = sigma[j] != 0;
+        }
+        if (ok) {
+            sd = sdTry;
+            break;
+        }
+    }
+    if (sd == 0)
+        return;  // unreachable: the block's own signs fit
+    for (int j = 0; j < 16; ++j) {
+        if (p.s[j] == 0)
+            continue;
+        // The new step sign is sigma; the codes flip when it differs from the old one, sign(d·s).
+        const bool dsNeg = (d < 0.0f) != (p.s[j] < 0);
+        if ((sigma[j] < 0) != dsNeg) {
+            using U8x16 = std::uint8_t __attribute__((vector_size(16)));
+            U8x16 v;
+            std::memcpy(&v, p.L + 16 * j, 16);
+            v = std::uint8_t(2 * NQ) - v;
+            std::memcpy(p.L + 16 * j, &v, 16);
+        }
+        p.s[j] = sd * sigma[j] * std::abs(p.s[j]);
+    }
+    p.d = std::uint16_t(sd > 0 ? (p.d & 0x7FFFu) : (p.d | 0x8000u));
+}
+
+// ---- affine lattices (Q2_K: q ∈ [0, 3], sc, m ∈ [0, 15]; Q4_K/Q5_K: q ∈ [0, 15 / 31], [0, 63]) -----
+
+template <int NSUB, int NQ, int S>
+struct AffLattice {
+    static constexpr int kLen = kQKK / NSUB;
+    const float* x = nullptr;
+    /// Allowance for the rounding of dl·q − ml (exact unless d and dmin are far apart): candidates
+    /// are generated within it, and accepted only if they decode to x exactly.
+    float tol = 0.0f;
+    float lo[NSUB], hi[NSUB];
+    std::uint32_t K[NSUB];  ///< stepMask of each non-constant sub-block
+
+    float step(int j, int k) const { return (hi[j] - lo[j]) / float(k); }
+    bool near(float a, float b) const { return std::fabs(a - b) <= tol; }
+
+    /// Calls f with the positive fp16 values nearest to v (the rounding of v and its neighbours).
+    template <typename F>
+    static void halvesNear(float v, F&& f)
+    {
+        if (!(v > 0.0f) || !(v <= 65504.0f))
+            return;
+        const float h = roundToHalf(v);
+        // Neighbours: 2^-24 apart below 2^-14, else one step of the 11-bit significand (the float
+        // bit pattern ± 2^13, which also crosses a power of two correctly).
+        const std::uint32_t u = std::bit_cast<std::uint32_t>(h);
+        const float down = h <= 0x1p-14f ? h - 0x1p-24f : std::bit_cast<float>(u - 0x2000u);
+        const float up = h < 0x1p-14f ? h + 0x1p-24f : std::bit_cast<float>(u + 0x2000u);
+        if (down > 0.0f)
+            f(down);
+        f(h);
+        if (up <= 65504.0f)
+            f(up);
+    }
+
+    /// The scale code of step k of sub-block j for super-scale dd, or 0 if none fits.
+    int scaleCode(int j, int k, float dd) const
+    {
+        const float st = step(j, k);
+        const float sc = search::roundMagic(st / dd);
+        return sc >= 1.0f && sc <= float(S) && near(dd * sc, st) ? int(sc) : 0;
+    }
+
+    /// Non-constant sub-block j with steps `mask` for (dd, dm): the finest fitting step first, then
+    /// the lowest first code.
+    bool solveRange(int j, std::uint32_t mask, float dd, float dm, AffParams& p) const
+    {
+        const float* xj = x + kLen * j;
+        for (int k = NQ; k >= 1; --k) {
+            if (!(mask >> (k - 1) & 1u))
+                continue;
+            const int sc = scaleCode(j, k, dd);
+            const float dl = dd * float(sc), inv = 1.0f / dl;
+            for (int q0 = 0; q0 <= NQ - k; ++q0) {
+                const float mlEst = dl * float(q0) - lo[j];
+                int m = 0;
+                if (dm == 0.0f) {
+                    if (!near(mlEst, 0.0f))
+                        continue;
+                } else {
+                    m = int(search::roundMagic(mlEst / dm));
+                    if (m < 0 || m > S || !near(dm * float(m), mlEst))
+                        continue;
+                }
+                const float ml = dm * float(m);
+                bool ok = true;
+                for (int i = 0; i < kLen && ok; ++i) {
+                    const int q = q0 + int(search::roundMagic((xj[i] - lo[j]) * inv));
+                    ok = q >= 0 && q <= NQ && dl * float(q) - ml == xj[i];
+                    p.L[kLen * j + i] = std::uint8_t(q);
+                }
+                if (ok) {
+                    p.sc[j] = sc;
+                    p.m[j] = m;
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /// Constant sub-block j (value c): sc = 0 first, then the largest sc and code.
+    bool solveConst(int j, float dd, float dm, AffParams& p) const
+    {
+        const float c = lo[j];
+        auto fitMin = [&](float v, int& m) {  // v − dmin·m == c for some m in [0, S]
+            if (dm == 0.0f) {
+                m = 0;
+                return v == c;
+            }
+            m = int(search::roundMagic((v - c) / dm));
+            return m >= 0 && m <= S && v - dm * float(m) == c;
+        };
+        int sc = -1, m = 0, qc = 0;
+        if (fitMin(0.0f, m))
+            sc = 0;
+        for (int s = S; s >= 1 && sc < 0 && dd > 0.0f; --s) {
+            const float dl = dd * float(s);
+            for (int q = NQ; q >= 1; --q)
+                if (fitMin(dl * float(q), m)) {
+                    sc = s;
+                    qc = q;
+                    break;
+                }
+        }
+        if (sc < 0)
+            return false;
+        p.sc[j] = sc;
+        p.m[j] = m;
+        std::memset(p.L + kLen * j, qc, kLen);
+        return true;
+    }
+
+    bool solveAll(const std::uint32_t* steps, float dd, float dm, AffParams& p) const
+    {
+        for (int j = 0; j < NSUB; ++j)
+            if (!(hi[j] > lo[j] ? solveRange(j, steps[j], dd, dm, p) : solveConst(j, dd, dm, p)))
+                return false;
+        p.d = toF16(dd);
+        p.dmin = toF16(dm);
+        return true;
+    }
+
+    /// Appends dmin candidates: ml / m near an fp16 value, for the offsets ml > 0 sub-block j admits.
+    void minCandidates(int j, std::uint32_t mask, float dd, std::vector<float>& out) const
+    {
+        auto add = [&](float mlEst) {
+            for (int m = 1; m <= S; ++m)
+                halvesNear(mlEst / float(m), [&](float dm) {
+                    if (near(dm * float(m), mlEst))
+                        out.push_back(dm);
+                });
+        };
+        if (!(hi[j] > lo[j])) {
+            if (lo[j] < 0.0f)
+                add(-lo[j]);
+            return;
+        }
+        for (int k = 1; k <= NQ; ++k) {
+            if (!(mask >> (k - 1) & 1u))
+                continue;
+            const float dl = dd * float(scaleCode(j, k, dd));
+            for (int q0 = 0; q0 <= NQ - k; ++q0) {
+                const float mlEst = dl * float(q0) - lo[j];
+                if (mlEst > tol)
+                    add(mlEst);
+            }
+        }
+    }
+};
+
+/// If x is exactly the decode of some affine K-quant block (d, dmin ≥ 0), writes the canonical one
+/// and returns true. Cost on ordinary data: max |x|, min/max of the first sub-block and stepMask.
+template <int NSUB, int NQ, int S>
+[[gnu::noinline]] bool recoverAff(const float* x, AffParams& p)
+{
+    using Lat = AffLattice<NSUB, NQ, S>;
+    constexpr int kLen = Lat::kLen;
+    Lat g;
+    g.x = x;
+    g.tol = search::laneAbsMax<kQKK>(x) * 0x1p-21f;  // 4 ulp of the largest value
+    int j0 = -1;
+    for (int j = 0; j < NSUB; ++j) {
+        const float* xj = x + kLen * j;
+        float lo = xj[0], hi = xj[0];
+        for (int i = 1; i < kLen; ++i) {
+            lo = std::min(lo, xj[i]);
+            hi = std::max(hi, xj[i]);
+        }
+        g.lo[j] = lo;
+        g.hi[j] = hi;
+        g.K[j] = 0;
+        if (hi > lo) {
+            float v[kLen];
+            for (int i = 0; i < kLen; ++i)
+                v[i] = xj[i] - lo;
+            g.K[j] = stepMask<kLen, NQ>(v, hi - lo, g.tol);
+            if (g.K[j] == 0)
+                return false;
+            if (j0 < 0)
+                j0 = j;
+        }
+    }
+    for (int i = 0; i < kQKK; ++i)
+        if (!(std::fabs(x[i]) <= FLT_MAX))
+            return false;
+    // Lattice data only from here on.
+    std::vector<float> ds, dms;
+    if (j0 >= 0) {
+        // Every lattice has d·sc_j0 = (hi − lo) / k for a step k of the first non-constant sub-block.
+        for (int k = 1; k <= NQ; ++k) {
+            if (!(g.K[j0] >> (k - 1) & 1u))
+                continue;
+            const float st = g.step(j0, k);
+            for (int sc = 1; sc <= S; ++sc)
+                Lat::halvesNear(st / float(sc), [&](float dd) {
+                    if (g.near(dd * float(sc), st))
+                        ds.push_back(dd);
+                });
+        }
+        sortUnique(ds);
+        // dmin > 0 comes from the first non-constant sub-block with a negative value (its offset
+        // ml is > 0, so m ≥ 1), else from every sub-block.
+        int src = -1;
+        for (int j = 0; j < NSUB && src < 0; ++j)
+            if (g.hi[j] > g.lo[j] && g.lo[j] < 0.0f)
+                src = j;
+        for (float dd : ds) {
+            std::uint32_t steps[NSUB] = {};
+            bool fits = true;
+            for (int j = 0; j < NSUB && fits; ++j) {
+                if (!(g.hi[j] > g.lo[j]))
+                    continue;
+                for (int k = 1; k <= NQ; ++k)
+                    if ((g.K[j] >> (k - 1) & 1u) && g.scaleCode(j, k, dd) != 0)
+                        steps[j] |= 1u << (k - 1);
+                fits = steps[j] != 0;
+            }
+            if (!fits)
+                continue;
+            if (g.solveAll(steps, dd, 0.0f, p))
+                return true;
+            dms.clear();
+            for (int j = 0; j < NSUB; ++j)
+                if (src < 0 || j == src)
+                    g.minCandidates(j, steps[j], dd, dms);
+            sortUnique(dms);
+            for (float dm : dms)
+                if (g.solveAll(steps, dd, dm, p))
+                    return true;
+        }
+        return false;
+    }
+    // Every sub-block constant: d from the first positive value c = d·sc·q (m = 0), dmin from the
+    // first negative one c = −dmin·m (sc = 0); d = 0 or dmin = 0 when there are none.
+    const std::uint32_t none[NSUB] = {};
+    int firstNeg = -1, firstPos = -1;
+    for (int j = 0; j < NSUB; ++j) {
+        if (g.lo[j] < 0.0f && firstNeg < 0)
+            firstNeg = j;
+        if (g.lo[j] > 0.0f && firstPos < 0)
+            firstPos = j;
+    }
+    if (firstNeg < 0 && firstPos < 0) {
+        p = AffParams{};
+        std::memset(p.L, 0, sizeof p.L);
+        return true;
+    }
+    if (firstPos < 0)
+        ds.push_back(0.0f);
+    else
+        for (int sc = 1; sc <= S; ++sc)
+            for (int q = 1; q <= NQ; ++q) {
+                const float c = g.lo[firstPos];
+                Lat::halvesNear(c / float(sc * q), [&](float dd) {
+                    if ((dd * float(sc)) * float(q) == c)
+                        ds.push_back(dd);
+                });
+            }
+    if (firstNeg < 0)
+        dms.push_back(0.0f);
+    else
+        for (int m = 1; m <= S; ++m) {
+            const float c = g.lo[firstNeg];
+            Lat::halvesNear(-c / float(m), [&](float dm) {
+                if (0.0f - dm * float(m) == c)
+                    dms.push_back(dm);
+            });
+        }
+    sortUnique(ds);
+    sortUnique(dms);
+    for (float dd : ds)
+        for (float dm : dms)
+            if (g.solveAll(none, dd, dm, p))
+                return true;
+    return false;
+}
+
+/// True when every value d·sc·q − dmin·m of the block is exact in float (so differences of decoded
+/// values are exact and the recovery sees the lattice): all are multiples of the finer fp16 spacing
+/// u of d and dmin and below 2^23·u. Arguments: the fp16 bits of d, dmin ≥ 0.
+template <int NQ, int S>
+inline bool affineExact(std::uint16_t dBits, std::uint16_t dminBits)
+{
+    // fp16 exponent field e: spacing 2^(max(e, 1) − 25); 2^23 times it as float bits.
+    auto top = [](std::uint16_t h) {
+        const int e = std::max(int(h >> 10), 1);
+        return std::bit_cast<float>(std::uint32_t(e - 25 + 23 + 127) << 23);
+    };
+    float lim = top(dBits);
+    if (dminBits != 0)
+        lim = std::min(lim, top(dminBits));
+    return std::max(fromF16(dBits) * float(S * NQ), fromF16(dminBits) * float(S)) < lim;
+}
+
+/// Canonical form of a searched affine block (same decode).
+template <int NSUB, int NQ, int S>
+[[gnu::noinline]] void canonicalAff(AffParams& p)
+{
+    constexpr int kLen = kQKK / NSUB;
+    const float d = fromF16(p.d), dmin = fromF16(p.dmin);
+    std::uint64_t present[NSUB];
+    for (int j = 0; j < NSUB; ++j)
+        present[j] = presentBits<kLen>(p.L + kLen * j);
+    bool zero = true;
+    for (int j = 0; j < NSUB && zero; ++j)
+        zero = dmin * float(p.m[j]) == 0.0f && (d * float(p.sc[j]) == 0.0f || present[j] == 1);
+    if (zero) {
+        p = AffParams{};
+        std::memset(p.L, 0, sizeof p.L);
+        return;
+    }
+    // Already canonical when d > 0, the values are exact, each sub-block has one step, no smaller d
+    // fits the scale codes, and (dmin > 0) no smaller dmin fits the mins of the full-span
+    // sub-blocks while no other sub-block can move its codes by t with (ml + t·step)/dmin an
+    // integer in [0, S]. Otherwise the recovery decides.
+    bool unique = d > 0.0f && dmin >= 0.0f && affineExact<NQ, S>(p.d, p.dmin);
+    int gs = 0, maxSc = 0, gF = 0, maxF = 0;
+    const double invDmin = dmin > 0.0f ? 1.0 / double(dmin) : 0.0;
+    for (int j = 0; j < NSUB && unique; ++j) {
+        const int lo = __builtin_ctzll(present[j]), hi = 63 - __builtin_clzll(present[j]);
+        // gcd of the offsets q − lo (two adjacent codes make it 1).
+        const int g = presentGcd(present[j] >> lo);
+        // One step per sub-block: no coarser one (gcd 1) and no finer one, which would need a
+        // divisor b of sc with b·span ≤ NQ (the canonical choice is the finest step).
+        bool finer = false;
+        for (int b = 2; b * (hi - lo) <= NQ && !finer; ++b)
+            finer = p.sc[j] % b == 0;
+        if (p.sc[j] == 0 || g != 1 || finer) {
+            unique = false;
+            break;
+        }
+        gs = gcdInt(gs, p.sc[j]);
+        maxSc = std::max(maxSc, p.sc[j]);
+        if (dmin > 0.0f) {
+            if (hi - lo == NQ) {
+                if (p.m[j] > 0) {
+                    gF = gcdInt(gF, p.m[j]);
+                    maxF = std::max(maxF, p.m[j]);
+                }
+            } else {
+                // Products of fp16 values and small integers are exact in double.
+                const double dl = double(d) * p.sc[j];
+                for (int t = -lo; t <= NQ - hi && unique; ++t) {
+                    const double shift = t * dl, k = std::nearbyint(shift * invDmin);
+                    if (t != 0 && k * double(dmin) == shift && p.m[j] + k >= 0.0 && p.m[j] + k <= double(S))
+                        unique = false;
+                }
+            }
+        }
+    }
+    // The smallest d (and dmin) is canonical: a smaller one would scale every code by at least
+    // (g + 1)/g for g the gcd of the codes, which lifts the largest above S.
+    unique = unique && (gs + 1) * maxSc > S * gs && (dmin == 0.0f || (gF + 1) * maxF > S * gF);
+    if (unique)
+        return;
+    alignas(64) float y[kQKK];
+    for (int j = 0; j < NSUB; ++j) {
+        const float dl = d * float(p.sc[j]), ml = dmin * float(p.m[j]);
+        for (int i = 0; i < kLen; ++i)
+            y[kLen * j + i] = dl * float(p.L[kLen * j + i]) - ml;
+    }
+    AffParams r;
+    ++ql::gFlagAff;
+    if (recoverAff<NSUB, NQ, S>(y, r))
+        p = r;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Q2_K
+
+template <bool kFast>
+void searchQ2K(const float* xb, const float* ib, AffParams& p)
+{
+    // restrict: the compiler may not assume that stores of codes leave the input unchanged.
+    std::uint8_t* __restrict L = p.L;
+    float scales[16], mins[16];
+    float maxScale = 0.0f, maxMin = 0.0f;
+    for (int j = 0; j < 16; ++j) {
+        alignas(64) float w[16];
+        for (int l = 0; l < 16; ++l)
+            w[l] = std::fabs(xb[16 * j + l]) * (ib ? ib[16 * j + l] : 1.0f);
+        if constexpr (kFast)
+            scales[j] = search::affineSearch<16, 32>(xb + 16 * j, w, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
+        else
+            scales[j] = search::affineSearchRef(xb + 16 * j, w, 16, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
+        maxScale = std::max(maxScale, scales[j]);
+        maxMin = std::max(maxMin, mins[j]);
+    }
+    if (maxScale > 0.0f) {
+        const float is = 15.0f / maxScale;
+        for (int j = 0; j < 16; ++j)
+            p.sc[j] = std::min(15, nearestInt(is * scales[j]));
+        p.d = toF16(maxScale / 15.0f);
+    }
+    if (maxMin > 0.0f) {
+        const float is = 15.0f / maxMin;
+        for (int j = 0; j < 16; ++j)
+            p.m[j] = std::min(15, nearestInt(is * mins[j]));
+        p.dmin = toF16(maxMin / 15.0f);
+    }
+    const float d = fromF16(p.d), dmin = fromF16(p.dmin);
+    for (int j = 0; j < 16; ++j)
+        refineAffineCodes<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, dmin, 3, 15, p.sc[j], p.m[j]);
+    for (int j = 0; j < 16; ++j) {
+        const float dl = d * float(p.sc[j]);
+        if (dl == 0.0f)
+            continue;
+        const float inv = 1.0f / dl;
+        const float dm = dmin * float(p.m[j]);
+        const float* xs = xb + 16 * j;
+        std::uint8_t* Ls = L + 16 * j;
+#pragma omp simd
+        for (int l = 0; l < 16; ++l)
+            Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, 3.0f));
+    }
+}
+
+void packQ2K(const AffParams& p, std::uint8_t* dst)
+{
+    BlockQ2K blk{};
+    for (int j = 0; j < 16; ++j)
+        blk.scales[j] = std::uint8_t(p.sc[j] | (p.m[j] << 4));
+    pack2Bits(p.L, blk.qs);
+    blk.d = p.d;
+    blk.dmin = p.dmin;
+    std::memcpy(dst, &blk, sizeof blk);
+}
 
 template <bool kFast>
 void encodeQ2KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
         const float* xb = x + b * kQKK;
-        const float* ib = imp ? imp + b * kQKK : nullptr;
-        std::uint8_t L[kQKK];
-        float scales[16], mins[16];
-        float maxScale = 0.0f, maxMin = 0.0f;
-        for (int j = 0; j < 16; ++j) {
-            alignas(64) float w[16];
-            for (int l = 0; l < 16; ++l)
-                w[l] = std::fabs(xb[16 * j + l]) * (ib ? ib[16 * j + l] : 1.0f);
-            if constexpr (kFast)
-                scales[j] = search::affineSearch<16, 32>(xb + 16 * j, w, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
-            else
-                scales[j] = search::affineSearchRef(xb + 16 * j, w, 16, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
-            maxScale = std::max(maxScale, scales[j]);
-            maxMin = std::max(maxMin, mins[j]);
+        AffParams p;
+        if (!recoverAff<16, 3, 15>(xb, p)) {
+            searchQ2K<kFast>(xb, imp ? imp + b * kQKK : nullptr, p);
+            canonicalAff<16, 3, 15>(p);
         }
-        BlockQ2K blk{};
-        if (maxScale > 0.0f) {
-            const float is = 15.0f / maxScale;
-            for (int j = 0; j < 16; ++j)
-                blk.scales[j] = std::uint8_t(std::min(15, nearestInt(is * scales[j])));
-            blk.d = toF16(maxScale / 15.0f);
-        }
-        if (maxMin > 0.0f) {
-            const float is = 15.0f / maxMin;
-            for (int j = 0; j < 16; ++j)
-                blk.scales[j] |= std::uint8_t(std::min(15, nearestInt(is * mins[j])) << 4);
-            blk.dmin = toF16(maxMin / 15.0f);
-        }
-        const float d = fromF16(blk.d), dmin = fromF16(blk.dmin);
-        for (int j = 0; j < 16; ++j) {
-            int sc = blk.scales[j] & 0xF, mc = blk.scales[j] >> 4;
-            refineAffineCodes<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, dmin, 3, 15, sc, mc);
-            blk.scales[j] = std::uint8_t(sc | (mc << 4));
-        }
-        for (int j = 0; j < 16; ++j) {
-            const float dl = d * float(blk.scales[j] & 0xF);
-            if (dl == 0.0f)
-                continue;
-            const float inv = 1.0f / dl;
-            const float dm = dmin * float(blk.scales[j] >> 4);
-            const float* xs = xb + 16 * j;
-            std::uint8_t* Ls = L + 16 * j;
-#pragma omp simd
-            for (int l = 0; l < 16; ++l)
-                Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, 3.0f));
-        }
-        pack2Bits(L, blk.qs);
-        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+        packQ2K(p, dst + b * sizeof(BlockQ2K));
     }
 }
 
@@ -266,67 +1072,98 @@ void codesQ2K(const std::uint8_t* block, std::int32_t* c)
 // ---------------------------------------------------------------------------------------------
 // Q3_K
 
+// The 16 symmetric sub-block searches of Q3_K (nmax 4) and Q6_K (nmax 32), weights x² (times the
+// importance); returns the scale of largest magnitude, amax its magnitude.
+template <bool kFast, int NMAX>
+float symSubBlockScales(const float* xb, const float* ib, std::uint8_t* L, float* scales, float& amax)
+{
+    float maxScale = 0.0f;
+    amax = 0.0f;
+    for (int j = 0; j < 16; ++j) {
+        alignas(64) float w[16];
+        for (int l = 0; l < 16; ++l) {
+            const float v = xb[16 * j + l];
+            w[l] = v * v * (ib ? ib[16 * j + l] : 1.0f);
+        }
+        if constexpr (kFast)
+            scales[j] = search::symSearch<16>(xb + 16 * j, w, NMAX, L + 16 * j);
+        else
+            scales[j] = search::symSearchRef(xb + 16 * j, w, 16, NMAX, L + 16 * j);
+        if (std::fabs(scales[j]) > amax) {
+            amax = std::fabs(scales[j]);
+            maxScale = scales[j];
+        }
+    }
+    return maxScale;
+}
+
+
+template <bool kFast>
+void searchQ3K(const float* xb, const float* ib, SymParams& p)
+{
+    // restrict: the compiler may not assume that stores of codes leave the input unchanged.
+    std::uint8_t* __restrict L = p.L;
+    float scales[16], amax;
+    const float maxScale = symSubBlockScales<kFast, 4>(xb, ib, L, scales, amax);
+    if (maxScale == 0.0f) {
+        for (int& s : p.s)
+            s = -32;
+        return;
+    }
+    const float is = -32.0f / maxScale;
+    p.d = toF16(1.0f / is);
+    const float d = fromF16(p.d);
+    for (int j = 0; j < 16; ++j) {
+        int c = std::clamp(nearestInt(is * scales[j]), -32, 31);
+        refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -4, 3, -32, 31, c);
+        p.s[j] = c;
+    }
+    for (int j = 0; j < 16; ++j) {
+        const float dl = d * float(p.s[j]);
+        if (dl == 0.0f)
+            continue;
+        const float inv = 1.0f / dl;
+        const float* xs = xb + 16 * j;
+        std::uint8_t* Ls = L + 16 * j;
+#pragma omp simd
+        for (int l = 0; l < 16; ++l)
+            Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -4.0f, 3.0f) + 4.0f);
+    }
+}
+
+void packQ3K(const SymParams& p, std::uint8_t* dst)
+{
+    BlockQ3K blk{};
+    int ls[16];
+    for (int j = 0; j < 16; ++j)
+        ls[j] = p.s[j] + 32;
+    packQ3Scales(ls, blk.scales);
+    blk.d = p.d;
+    // Stored code 0..7: bit 2 goes to hmask (bit i / 32 of byte i % 32), bits 0..1 to qs.
+    std::uint8_t L[kQKK];
+    for (int l = 0; l < 32; ++l) {
+        unsigned h = 0;
+        for (int k = 0; k < 8; ++k)
+            h |= unsigned(p.L[32 * k + l] >> 2) << k;
+        blk.hmask[l] = std::uint8_t(h);
+    }
+    for (int i = 0; i < kQKK; ++i)
+        L[i] = std::uint8_t(p.L[i] & 3);
+    pack2Bits(L, blk.qs);
+    std::memcpy(dst, &blk, sizeof blk);
+}
+
 template <bool kFast>
 void encodeQ3KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
         const float* xb = x + b * kQKK;
-        const float* ib = imp ? imp + b * kQKK : nullptr;
-        std::uint8_t L[kQKK];
-        float scales[16];
-        float maxScale = 0.0f, amax = 0.0f;
-        for (int j = 0; j < 16; ++j) {
-            alignas(64) float w[16];
-            for (int l = 0; l < 16; ++l) {
-                const float v = xb[16 * j + l];
-                w[l] = v * v * (ib ? ib[16 * j + l] : 1.0f);
-            }
-            if constexpr (kFast)
-                scales[j] = search::symSearch<16>(xb + 16 * j, w, 4, L + 16 * j);
-            else
-                scales[j] = search::symSearchRef(xb + 16 * j, w, 16, 4, L + 16 * j);
-            if (std::fabs(scales[j]) > amax) {
-                amax = std::fabs(scales[j]);
-                maxScale = scales[j];
-            }
+        SymParams p;
+        if (!recoverSym<4, 32>(xb, p)) {
+            searchQ3K<kFast>(xb, imp ? imp + b * kQKK : nullptr, p);
+            canonicalSym<4, 32>(p);
         }
-        BlockQ3K blk{};
-        if (maxScale != 0.0f) {
-            const float is = -32.0f / maxScale;
-            int ls[16];
-            for (int j = 0; j < 16; ++j)
-                ls[j] = std::clamp(nearestInt(is * scales[j]), -32, 31) + 32;
-            packQ3Scales(ls, blk.scales);
-            blk.d = toF16(1.0f / is);
-        }
-        const float d = fromF16(blk.d);
-        if (maxScale != 0.0f) {
-            int ls[16];
-            for (int j = 0; j < 16; ++j) {
-                int c = q3Scale(blk.scales, j) - 32;
-                refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -4, 3, -32, 31, c);
-                ls[j] = c + 32;
-            }
-            packQ3Scales(ls, blk.scales);
-        }
-        for (int j = 0; j < 16; ++j) {
-            const float dl = d * float(q3Scale(blk.scales, j) - 32);
-            if (dl == 0.0f)
-                continue;
-            const float inv = 1.0f / dl;
-            const float* xs = xb + 16 * j;
-            std::uint8_t* Ls = L + 16 * j;
-#pragma omp simd
-            for (int l = 0; l < 16; ++l)
-                Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -4.0f, 3.0f) + 4.0f);
-        }
-        for (int i = 0; i < kQKK; ++i)
-            if (L[i] > 3) {
-                blk.hmask[i % 32] |= std::uint8_t(1u << (i / 32));
-                L[i] -= 4;
-            }
-        pack2Bits(L, blk.qs);
-        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+        packQ3K(p, dst + b * sizeof(BlockQ3K));
     }
 }
 
@@ -387,9 +1224,10 @@ void codesQ3K(const std::uint8_t* block, std::int32_t* c)
 // Q4_K and Q5_K
 
 template <int NMAX, bool kFast>
-void kAffineSuperBlock(const float* xb, const float* ib, std::uint8_t* L, std::uint16_t& dOut, std::uint16_t& dminOut,
-                       std::uint8_t* packedScales)
+void searchQ45K(const float* xb, const float* ib, AffParams& p)
 {
+    // restrict: the compiler may not assume that stores of codes leave the input unchanged.
+    std::uint8_t* __restrict L = p.L;
     constexpr float rmin = NMAX == 15 ? -1.0f : -0.5f;
     constexpr int nstep = 30;
     float scales[8], mins[8];
@@ -412,25 +1250,21 @@ void kAffineSuperBlock(const float* xb, const float* ib, std::uint8_t* L, std::u
     }
     const float invScale = maxScale > 0.0f ? 63.0f / maxScale : 0.0f;
     const float invMin = maxMin > 0.0f ? 63.0f / maxMin : 0.0f;
-    int ls[8], lm[8];
     for (int j = 0; j < 8; ++j) {
-        ls[j] = std::min(63, nearestInt(invScale * scales[j]));
-        lm[j] = std::min(63, nearestInt(invMin * mins[j]));
+        p.sc[j] = std::min(63, nearestInt(invScale * scales[j]));
+        p.m[j] = std::min(63, nearestInt(invMin * mins[j]));
     }
-    dOut = toF16(maxScale / 63.0f);
-    dminOut = toF16(maxMin / 63.0f);
-    const float d = fromF16(dOut), dmin = fromF16(dminOut);
+    p.d = toF16(maxScale / 63.0f);
+    p.dmin = toF16(maxMin / 63.0f);
+    const float d = fromF16(p.d), dmin = fromF16(p.dmin);
     for (int j = 0; j < 8; ++j)
-        refineAffineCodes<32>(xb + 32 * j, ib ? ib + 32 * j : nullptr, d, dmin, NMAX, 63, ls[j], lm[j]);
-    packScaleMinK4(ls, lm, packedScales);
+        refineAffineCodes<32>(xb + 32 * j, ib ? ib + 32 * j : nullptr, d, dmin, NMAX, 63, p.sc[j], p.m[j]);
     for (int j = 0; j < 8; ++j) {
-        int sc, m;
-        getScaleMinK4(j, packedScales, sc, m);
-        const float dl = d * float(sc);
+        const float dl = d * float(p.sc[j]);
         if (dl == 0.0f)
             continue;
         const float inv = 1.0f / dl;
-        const float dm = dmin * float(m);
+        const float dm = dmin * float(p.m[j]);
         const float* xs = xb + 32 * j;
         std::uint8_t* Ls = L + 32 * j;
 #pragma omp simd
@@ -439,16 +1273,28 @@ void kAffineSuperBlock(const float* xb, const float* ib, std::uint8_t* L, std::u
     }
 }
 
+template <int NMAX, bool kFast>
+void kAffineSuperBlock(const float* xb, const float* ib, AffParams& p)
+{
+    if (!(kExpA && recoverAff<8, NMAX, 63>(xb, p))) {
+        searchQ45K<NMAX, kFast>(xb, ib, p);
+        if (kExpB) canonicalAff<8, NMAX, 63>(p);
+    }
+}
+
 template <bool kFast>
 void encodeQ4KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
-        std::uint8_t L[kQKK];
+        AffParams p;
+        kAffineSuperBlock<15, kFast>(x + b * kQKK, imp ? imp + b * kQKK : nullptr, p);
         BlockQ4K blk{};
-        kAffineSuperBlock<15, kFast>(x + b * kQKK, imp ? imp + b * kQKK : nullptr, L, blk.d, blk.dmin, blk.scales);
+        blk.d = p.d;
+        blk.dmin = p.dmin;
+        packScaleMinK4(p.sc, p.m, blk.scales);
         for (int q = 0; q < 4; ++q)
             for (int l = 0; l < 32; ++l)
-                blk.qs[32 * q + l] = std::uint8_t(L[64 * q + l] | (L[64 * q + l + 32] << 4));
+                blk.qs[32 * q + l] = std::uint8_t(p.L[64 * q + l] | (p.L[64 * q + l + 32] << 4));
         std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
     }
 }
@@ -457,12 +1303,15 @@ template <bool kFast>
 void encodeQ5KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
-        std::uint8_t L[kQKK];
+        AffParams p;
+        kAffineSuperBlock<31, kFast>(x + b * kQKK, imp ? imp + b * kQKK : nullptr, p);
         BlockQ5K blk{};
-        kAffineSuperBlock<31, kFast>(x + b * kQKK, imp ? imp + b * kQKK : nullptr, L, blk.d, blk.dmin, blk.scales);
+        blk.d = p.d;
+        blk.dmin = p.dmin;
+        packScaleMinK4(p.sc, p.m, blk.scales);
         for (int q = 0; q < 4; ++q)
             for (int l = 0; l < 32; ++l) {
-                const int l1 = L[64 * q + l], l2 = L[64 * q + l + 32];
+                const int l1 = p.L[64 * q + l], l2 = p.L[64 * q + l + 32];
                 blk.qs[32 * q + l] = std::uint8_t((l1 & 0xF) | ((l2 & 0xF) << 4));
                 blk.qh[l] |= std::uint8_t(((l1 >> 4) << (2 * q)) | ((l2 >> 4) << (2 * q + 1)));
             }
@@ -568,64 +1417,65 @@ void codesQ5K(const std::uint8_t* block, std::int32_t* c)
 // Q6_K
 
 template <bool kFast>
+void searchQ6K(const float* xb, const float* ib, SymParams& p)
+{
+    // restrict: the compiler may not assume that stores of codes leave the input unchanged.
+    std::uint8_t* __restrict L = p.L;
+    float scales[16], amax;
+    const float maxScale = symSubBlockScales<kFast, 32>(xb, ib, L, scales, amax);
+    if (!(amax >= search::kGroupEps)) {
+        std::memset(L, 32, kQKK);
+        return;
+    }
+    const float is = -128.0f / maxScale;
+    p.d = toF16(1.0f / is);
+    const float d = fromF16(p.d);
+    for (int j = 0; j < 16; ++j) {
+        int c = std::min(127, nearestInt(is * scales[j]));
+        refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -32, 31, -128, 127, c);
+        p.s[j] = c;
+    }
+    for (int j = 0; j < 16; ++j) {
+        const float dl = d * float(p.s[j]);
+        if (dl == 0.0f)
+            continue;
+        const float inv = 1.0f / dl;
+        const float* xs = xb + 16 * j;
+        std::uint8_t* Ls = L + 16 * j;
+#pragma omp simd
+        for (int l = 0; l < 16; ++l)
+            Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -32.0f, 31.0f) + 32.0f);
+    }
+}
+
+void packQ6K(const SymParams& p, std::uint8_t* dst)
+{
+    BlockQ6K blk{};
+    for (int j = 0; j < 16; ++j)
+        blk.scales[j] = std::int8_t(p.s[j]);
+    blk.d = p.d;
+    for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 32; ++l) {
+            const std::uint8_t* e = p.L + 128 * h + l;
+            blk.ql[64 * h + l] = std::uint8_t((e[0] & 0xF) | ((e[64] & 0xF) << 4));
+            blk.ql[64 * h + l + 32] = std::uint8_t((e[32] & 0xF) | ((e[96] & 0xF) << 4));
+            blk.qh[32 * h + l] =
+                std::uint8_t((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) | ((e[96] >> 4) << 6));
+        }
+    std::memcpy(dst, &blk, sizeof blk);
+}
+
+template <bool kFast>
 void encodeQ6KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
         const float* xb = x + b * kQKK;
-        const float* ib = imp ? imp + b * kQKK : nullptr;
-        std::uint8_t L[kQKK];
-        float scales[16];
-        float maxScale = 0.0f, amax = 0.0f;
-        for (int j = 0; j < 16; ++j) {
-            alignas(64) float w[16];
-            for (int l = 0; l < 16; ++l) {
-                const float v = xb[16 * j + l];
-                w[l] = v * v * (ib ? ib[16 * j + l] : 1.0f);
-            }
-            if constexpr (kFast)
-                scales[j] = search::symSearch<16>(xb + 16 * j, w, 32, L + 16 * j);
-            else
-                scales[j] = search::symSearchRef(xb + 16 * j, w, 16, 32, L + 16 * j);
-            if (std::fabs(scales[j]) > amax) {
-                amax = std::fabs(scales[j]);
-                maxScale = scales[j];
-            }
+        SymParams p;
+        if (!(kExpA && recoverSym<32, 128>(xb, p))) {
+            searchQ6K<kFast>(xb, imp ? imp + b * kQKK : nullptr, p);
+            if (kExpB) canonicalSym<32, 128>(p);
         }
-        BlockQ6K blk{};
-        if (amax >= search::kGroupEps) {
-            const float is = -128.0f / maxScale;
-            blk.d = toF16(1.0f / is);
-            for (int j = 0; j < 16; ++j)
-                blk.scales[j] = std::int8_t(std::min(127, nearestInt(is * scales[j])));
-            const float d = fromF16(blk.d);
-            for (int j = 0; j < 16; ++j) {
-                int c = blk.scales[j];
-                refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -32, 31, -128, 127, c);
-                blk.scales[j] = std::int8_t(c);
-            }
-            for (int j = 0; j < 16; ++j) {
-                const float dl = d * float(blk.scales[j]);
-                if (dl == 0.0f)
-                    continue;
-                const float inv = 1.0f / dl;
-                const float* xs = xb + 16 * j;
-                std::uint8_t* Ls = L + 16 * j;
-#pragma omp simd
-                for (int l = 0; l < 16; ++l)
-                    Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -32.0f, 31.0f) + 32.0f);
-            }
-        } else {
-            std::memset(L, 32, sizeof L);
-        }
-        for (int h = 0; h < 2; ++h)
-            for (int l = 0; l < 32; ++l) {
-                const std::uint8_t* e = L + 128 * h + l;
-                blk.ql[64 * h + l] = std::uint8_t((e[0] & 0xF) | ((e[64] & 0xF) << 4));
-                blk.ql[64 * h + l + 32] = std::uint8_t((e[32] & 0xF) | ((e[96] & 0xF) << 4));
-                blk.qh[32 * h + l] =
-                    std::uint8_t((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) | ((e[96] >> 4) << 6));
-            }
-        std::memcpy(dst + b * sizeof blk, &blk, sizeof blk);
+        packQ6K(p, dst + b * sizeof(BlockQ6K));
     }
 }
 
