@@ -1072,6 +1072,33 @@ void codesQ2K(const std::uint8_t* block, std::int32_t* c)
 // ---------------------------------------------------------------------------------------------
 // Q3_K
 
+// The rest of a symmetric super-block after its sub-block searches: d = fp16(maxScale / −S), scale
+// codes nearest(scale / d) in [−S, S − 1] (the largest maps to −S), each refined by ±1, then every
+// code recomputed against its stored scale (codes in [−NQ, NQ − 1], stored offset by NQ).
+template <int NQ, int S>
+void symFinish(const float* xb, const float* ib, const float* scales, float maxScale, SymParams& p, std::uint8_t* L)
+{
+    const float is = -float(S) / maxScale;
+    p.d = toF16(1.0f / is);
+    const float d = fromF16(p.d);
+    for (int j = 0; j < 16; ++j) {
+        int c = std::clamp(nearestInt(is * scales[j]), -S, S - 1);
+        refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -NQ, NQ - 1, -S, S - 1, c);
+        p.s[j] = c;
+    }
+    for (int j = 0; j < 16; ++j) {
+        const float dl = d * float(p.s[j]);
+        if (dl == 0.0f)
+            continue;
+        const float inv = 1.0f / dl;
+        const float* xs = xb + 16 * j;
+        std::uint8_t* Ls = L + 16 * j;
+#pragma omp simd
+        for (int l = 0; l < 16; ++l)
+            Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -float(NQ), float(NQ - 1)) + float(NQ));
+    }
+}
+
 // The 16 symmetric sub-block searches of Q3_K (nmax 4) and Q6_K (nmax 32), weights x² (times the
 // importance); returns the scale of largest magnitude, amax its magnitude.
 template <bool kFast, int NMAX>
@@ -1110,25 +1137,7 @@ void searchQ3K(const float* xb, const float* ib, SymParams& p)
             s = -32;
         return;
     }
-    const float is = -32.0f / maxScale;
-    p.d = toF16(1.0f / is);
-    const float d = fromF16(p.d);
-    for (int j = 0; j < 16; ++j) {
-        int c = std::clamp(nearestInt(is * scales[j]), -32, 31);
-        refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -4, 3, -32, 31, c);
-        p.s[j] = c;
-    }
-    for (int j = 0; j < 16; ++j) {
-        const float dl = d * float(p.s[j]);
-        if (dl == 0.0f)
-            continue;
-        const float inv = 1.0f / dl;
-        const float* xs = xb + 16 * j;
-        std::uint8_t* Ls = L + 16 * j;
-#pragma omp simd
-        for (int l = 0; l < 16; ++l)
-            Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -4.0f, 3.0f) + 4.0f);
-    }
+    symFinish<4, 32>(xb, ib, scales, maxScale, p, L);
 }
 
 void packQ3K(const SymParams& p, std::uint8_t* dst)
@@ -1427,25 +1436,7 @@ void searchQ6K(const float* xb, const float* ib, SymParams& p)
         std::memset(L, 32, kQKK);
         return;
     }
-    const float is = -128.0f / maxScale;
-    p.d = toF16(1.0f / is);
-    const float d = fromF16(p.d);
-    for (int j = 0; j < 16; ++j) {
-        int c = std::min(127, nearestInt(is * scales[j]));
-        refineSymmetricCode<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, -32, 31, -128, 127, c);
-        p.s[j] = c;
-    }
-    for (int j = 0; j < 16; ++j) {
-        const float dl = d * float(p.s[j]);
-        if (dl == 0.0f)
-            continue;
-        const float inv = 1.0f / dl;
-        const float* xs = xb + 16 * j;
-        std::uint8_t* Ls = L + 16 * j;
-#pragma omp simd
-        for (int l = 0; l < 16; ++l)
-            Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -32.0f, 31.0f) + 32.0f);
-    }
+    symFinish<32, 128>(xb, ib, scales, maxScale, p, L);
 }
 
 void packQ6K(const SymParams& p, std::uint8_t* dst)
