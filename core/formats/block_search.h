@@ -11,10 +11,15 @@
 // contraction is off (ISO C++ mode), so both produce bit-identical sums and hence identical codes.
 
 #include <algorithm>
+#include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace ql::search {
 
@@ -38,11 +43,55 @@ inline T roundMagic(T v)
 using Lanes16 = float __attribute__((vector_size(64)));
 using Ints16 = std::int32_t __attribute__((vector_size(64)));
 
+/// roundMagic lane by lane in one instruction where the build has AVX-512 (round half to even:
+/// the same result for the |v| < 2^22 the searches produce).
+inline Lanes16 roundLanes(Lanes16 v)
+{
+#if defined(__AVX512F__)
+    __m512 r;
+    std::memcpy(&r, &v, 64);
+    r = _mm512_mask_roundscale_ps(r, __mmask16(0xFFFF), r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    std::memcpy(&v, &r, 64);
+    return v;
+#else
+    return roundMagic(v);
+#endif
+}
+
 inline Lanes16 lanesOf(const float* v)
 {
     Lanes16 r;
     std::memcpy(&r, v, sizeof r);
     return r;
+}
+
+/// min / max lane by lane for non-NaN lanes (one instruction with AVX-512; GCC turns the
+/// conditional form into a compare and a blend).
+inline Lanes16 minLanes(Lanes16 v, Lanes16 t)
+{
+#if defined(__AVX512F__)
+    __m512 a, b;
+    std::memcpy(&a, &v, 64);
+    std::memcpy(&b, &t, 64);
+    a = _mm512_mask_min_ps(a, __mmask16(0xFFFF), a, b);  // the masked form: no undefined source
+    std::memcpy(&v, &a, 64);
+    return v;
+#else
+    return v < t ? v : t;
+#endif
+}
+inline Lanes16 maxLanes(Lanes16 v, Lanes16 t)
+{
+#if defined(__AVX512F__)
+    __m512 a, b;
+    std::memcpy(&a, &v, 64);
+    std::memcpy(&b, &t, 64);
+    a = _mm512_mask_max_ps(a, __mmask16(0xFFFF), a, b);
+    std::memcpy(&v, &a, 64);
+    return v;
+#else
+    return v > t ? v : t;
+#endif
 }
 
 /// Sum of the 16 lanes by halving (a fixed order, so every caller gets the same bits). Horizontal
@@ -88,28 +137,69 @@ inline float laneAbsMax(const float* x)
 inline constexpr int kSymCandidates = 32;
 inline constexpr int kSymLanes = 32;
 
-inline void symInverseScales(float max, int nmax, float* is)
-{
-    is[0] = -float(nmax) / max;
+/// 0.1·k for k = 0, −15..−1, 1..16: the offsets of the candidate numerators nmax + 0.1·k.
+inline constexpr auto kSymOffsets = [] {
+    struct {
+        alignas(64) float v[kSymLanes];
+    } t{};
     int c = 1;
     for (int k = -15; k <= 16; ++k)
         if (k != 0)
-            is[c++] = -(float(nmax) + 0.1f * float(k)) / max;
+            t.v[c++] = 0.1f * float(k);
+    return t;
+}();
+
+inline void symInverseScales(float max, int nmax, float* is)
+{
+    // Vector adds and divisions: correctly rounded, so the same bits as the scalar expression.
+    for (int h = 0; h < 2; ++h) {
+        const Lanes16 q = -(float(nmax) + lanesOf(kSymOffsets.v + 16 * h)) / max;
+        std::memcpy(is + 16 * h, &q, sizeof q);
+    }
 }
 
-/// Chooses the winner from the sums: c = 0 gives scale Σwxl/Σwl² and "best" = scale·Σwxl; a later
-/// candidate wins when (Σwxl)² > best·Σwl² (i.e. a smaller weighted error), first one on ties.
+/// Bit k set where lane k of m is non-zero.
+inline unsigned laneBits(Ints16 m)
+{
+#if defined(__AVX512F__)
+    __m512i v;
+    std::memcpy(&v, &m, 64);
+    return _mm512_test_epi32_mask(v, v);
+#else
+    unsigned b = 0;
+    for (int k = 0; k < 16; ++k)
+        b |= unsigned(m[k] != 0) << k;
+    return b;
+#endif
+}
+
+/// Largest lane (NaN-free input; exact, the order does not matter).
+inline float laneMax(Lanes16 m)
+{
+    m = maxLanes(m, __builtin_shuffle(m, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+    m = maxLanes(m, __builtin_shuffle(m, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+    m = maxLanes(m, __builtin_shuffle(m, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+    m = maxLanes(m, __builtin_shuffle(m, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
+    return m[0];
+}
+
+/// Chooses the winner from the sums: candidate c scores (Σwxl / Σwl²)·Σwxl, the weighted
+/// squared error it removes (0 when Σwl² = 0; candidate 0 counts even then); the first of the
+/// highest score wins. Scored in lanes, no branch per candidate.
 inline int symPick(const float* sumlx, const float* suml2, float& scale)
 {
-    scale = suml2[0] > 0.0f ? sumlx[0] / suml2[0] : 0.0f;
-    float best = scale * sumlx[0];
-    int win = 0;
-    for (int c = 1; c < kSymCandidates; ++c)
-        if (suml2[c] > 0.0f && sumlx[c] * sumlx[c] > best * suml2[c]) {
-            scale = sumlx[c] / suml2[c];
-            best = scale * sumlx[c];
-            win = c;
-        }
+    static_assert(kSymCandidates == 32);
+    Lanes16 r[2];
+    for (int h = 0; h < 2; ++h) {
+        const Lanes16 a = lanesOf(sumlx + 16 * h), b = lanesOf(suml2 + 16 * h);
+        const Lanes16 safe = b > 0.0f ? b : Lanes16{} + 1.0f;
+        r[h] = b > 0.0f ? (a / safe) * a : Lanes16{} - INFINITY;
+    }
+    r[0][0] = suml2[0] > 0.0f ? r[0][0] : 0.0f;
+    const float best = laneMax(maxLanes(r[0], r[1]));
+    const unsigned hits = laneBits(r[0] == best) | laneBits(r[1] == best) << 16;
+    const int win = hits ? std::countr_zero(hits) : 0;
+    scale = suml2[win] > 0.0f ? sumlx[win] / suml2[win] : 0.0f;
     return win;
 }
 
@@ -132,7 +222,7 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
 {
     float max;
     if (!symPrepare(x, n, max)) {
-        for (int i = 0; i < n; ++i)
+        for (int i = 0; L && i < n; ++i)
             L[i] = std::uint8_t(nmax);
         return 0.0f;
     }
@@ -150,18 +240,19 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
     }
     float scale;
     const int win = symPick(sumlx, suml2, scale);
-    for (int i = 0; i < n; ++i)
-        L[i] = std::uint8_t(int(clampf(roundMagic(is[win] * x[i]), -float(nmax), float(nmax - 1))) + nmax);
+    if (L)
+        for (int i = 0; i < n; ++i)
+            L[i] = std::uint8_t(int(clampf(roundMagic(is[win] * x[i]), -float(nmax), float(nmax - 1))) + nmax);
     return scale;
 }
 
 /// Fast twin of symSearchRef for a compile-time n (candidates in SIMD lanes).
 template <int N>
-inline float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L)
+[[gnu::noinline]] float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L)
 {
     float max;
     if (!symPrepare(x, N, max)) {
-        for (int i = 0; i < N; ++i)
+        for (int i = 0; L && i < N; ++i)
             L[i] = std::uint8_t(nmax);
         return 0.0f;
     }
@@ -174,11 +265,8 @@ inline float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L
     const Lanes16 vlo = Lanes16{} + lo, vhi = Lanes16{} + hi;
     for (int i = 0; i < N; ++i) {
         const float xi = x[i], wi = w[i], wx = wi * xi;
-        Lanes16 la = roundMagic(isa * xi), lb = roundMagic(isb * xi);
-        la = la < vlo ? vlo : la;
-        la = la > vhi ? vhi : la;
-        lb = lb < vlo ? vlo : lb;
-        lb = lb > vhi ? vhi : lb;
+        const Lanes16 la = minLanes(maxLanes(roundLanes(isa * xi), vlo), vhi);
+        const Lanes16 lb = minLanes(maxLanes(roundLanes(isb * xi), vlo), vhi);
         xa += wx * la;
         xb += wx * lb;
         qa += (wi * la) * la;
@@ -192,8 +280,9 @@ inline float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L
     float scale;
     const int win = symPick(sumlx, suml2, scale);
     const float iw = is[win];
-    for (int i = 0; i < N; ++i)
-        L[i] = std::uint8_t(int(clampf(roundMagic(iw * x[i]), lo, hi)) + nmax);
+    if (L)
+        for (int i = 0; i < N; ++i)
+            L[i] = std::uint8_t(int(clampf(roundMagic(iw * x[i]), lo, hi)) + nmax);
     return scale;
 }
 
@@ -215,22 +304,65 @@ struct AffineSums {
 
 inline bool affinePrepare(const float* x, const float* w, int n, AffineSums& s)
 {
-    s.min = x[0];
-    s.max = x[0];
-    float sw = w[0], sx = w[0] * x[0], sx2 = w[0] * x[0] * x[0];
-    for (int i = 1; i < n; ++i) {
-        s.min = std::min(s.min, x[i]);
-        s.max = std::max(s.max, x[i]);
-        sw += w[i];
-        sx += w[i] * x[i];
-        sx2 += w[i] * x[i] * x[i];
+    if (n % 16 == 0) {  // the sums in 16 lanes, reduced by laneSum; extremes are order-free
+        Lanes16 lo = lanesOf(x), hi = lo, sw = {}, sx = {}, sx2 = {};
+        for (int i = 0; i < n; i += 16) {
+            const Lanes16 xv = lanesOf(x + i), wv = lanesOf(w + i), wx = wv * xv;
+            lo = minLanes(lo, xv);
+            hi = maxLanes(hi, xv);
+            sw += wv;
+            sx += wx;
+            sx2 += wx * xv;
+        }
+        s.min = lo[0];
+        s.max = hi[0];
+        for (int k = 1; k < 16; ++k) {
+            s.min = std::min(s.min, lo[k]);
+            s.max = std::max(s.max, hi[k]);
+        }
+        s.sumW = laneSum(sw);
+        s.sumX = laneSum(sx);
+        s.sumWX2 = laneSum(sx2);
+    } else {
+        s.min = x[0];
+        s.max = x[0];
+        float sw = w[0], sx = w[0] * x[0], sx2 = w[0] * x[0] * x[0];
+        for (int i = 1; i < n; ++i) {
+            s.min = std::min(s.min, x[i]);
+            s.max = std::max(s.max, x[i]);
+            sw += w[i];
+            sx += w[i] * x[i];
+            sx2 += w[i] * x[i] * x[i];
+        }
+        s.sumW = sw;
+        s.sumX = sx;
+        s.sumWX2 = sx2;
     }
-    s.sumW = sw;
-    s.sumX = sx;
-    s.sumWX2 = sx2;
     if (s.min > 0.0f)
         s.min = 0.0f;
     return s.max != s.min;
+}
+
+using Doubles8 = double __attribute__((vector_size(64)));
+using Longs8 = std::int64_t __attribute__((vector_size(64)));
+
+/// Lane-wise min of NaN-free doubles; bit k set where lane k of m is non-zero.
+inline Doubles8 minPairs(Doubles8 a, Doubles8 b)
+{
+    return b < a ? b : a;
+}
+inline unsigned laneBits(Longs8 m)
+{
+#if defined(__AVX512F__)
+    __m512i v;
+    std::memcpy(&v, &m, 64);
+    return _mm512_test_epi64_mask(v, v);
+#else
+    unsigned r = 0;
+    for (int k = 0; k < 8; ++k)
+        r |= unsigned(m[k] != 0) << k;
+    return r;
+#endif
 }
 
 /// Picks the best candidate from the per-candidate sums; returns the candidate index and the
@@ -250,9 +382,9 @@ inline int affinePick(const AffineSums& s, int count, const float* iscale, const
     // 16 candidates per step: the least-squares fits in float lanes, the errors in two halves of
     // double lanes (the same operations, in the same order, as err()).
     using Floats8 = float __attribute__((vector_size(32)));
-    using Doubles8 = double __attribute__((vector_size(64)));
+    using Ints8 = std::int32_t __attribute__((vector_size(32)));
     alignas(64) double e[64];
-    alignas(64) float scs[64], mns[64];
+    alignas(64) float scs[64] = {}, mns[64] = {};
     const float sw = s.sumW, sxs = s.sumX;
     const double swd = s.sumW, sxd = s.sumX, sx2d = s.sumWX2;
     for (int c0 = 0; c0 < count; c0 += 16) {
@@ -278,20 +410,42 @@ inline int affinePick(const AffineSums& s, int count, const float* iscale, const
             const Doubles8 ev = sc * sc * l2 + 2.0 * sc * mn * l1 - 2.0 * sc * xl + mn * mn * swd - 2.0 * mn * sxd + sx2d;
             std::memcpy(e + c0 + 8 * h, &ev, sizeof ev);
         }
-        for (int k = 0; k < 16; ++k)  // singular (or NaN) fits are not candidates
-            e[c0 + k] = D[k] > 0.0f && e[c0 + k] == e[c0 + k] ? e[c0 + k] : INFINITY;
+        // Singular (or NaN) fits and the lanes past `count` are not candidates.
+        const Ints16 live = (D > 0.0f) & (Ints16{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + c0 < count);
+        for (int h = 0; h < 2; ++h) {
+            Ints8 m8;
+            std::memcpy(&m8, reinterpret_cast<const std::int32_t*>(&live) + 8 * h, sizeof m8);
+            const Longs8 m = __builtin_convertvector(m8, Longs8);
+            Doubles8 ev;
+            std::memcpy(&ev, e + c0 + 8 * h, sizeof ev);
+            ev = (m != 0) & (ev == ev) ? ev : Doubles8{} + double(INFINITY);
+            std::memcpy(e + c0 + 8 * h, &ev, sizeof ev);
+        }
     }
     scs[0] = 1.0f / iscale[0];
     mns[0] = s.min;
     e[0] = err(scs[0], mns[0], 0);
     int win = 0;
     if (e[0] == e[0]) {  // a NaN first error keeps candidate 0, as a sequential scan would
-        double best = e[0];
-        for (int c = 1; c < count; ++c)
-            best = e[c] < best ? e[c] : best;
-        win = count;
-        for (int c = count - 1; c >= 0; --c)
-            win = e[c] == best ? c : win;
+        // The least error (NaN-free: every lane is a number or +Inf), then its first candidate.
+        Doubles8 bv;
+        std::memcpy(&bv, e, sizeof bv);
+        for (int c = 8; c < count; c += 8) {
+            Doubles8 v;
+            std::memcpy(&v, e + c, sizeof v);
+            bv = minPairs(bv, v);
+        }
+        bv = minPairs(bv, __builtin_shuffle(bv, Longs8{4, 5, 6, 7, 0, 1, 2, 3}));
+        bv = minPairs(bv, __builtin_shuffle(bv, Longs8{2, 3, 0, 1, 6, 7, 4, 5}));
+        bv = minPairs(bv, __builtin_shuffle(bv, Longs8{1, 0, 3, 2, 5, 4, 7, 6}));
+        const double best = bv[0];
+        std::uint64_t hits = 0;
+        for (int c = 0; c < count; c += 8) {
+            Doubles8 v;
+            std::memcpy(&v, e + c, sizeof v);
+            hits |= std::uint64_t(laneBits(v == best)) << c;
+        }
+        win = hits ? std::countr_zero(hits) : 0;
     }
     scale = scs[win];
     min = mns[win];
@@ -313,7 +467,7 @@ inline float affineSearchRef(const float* x, const float* w, int n, int nmax, fl
 {
     AffineSums s;
     if (!affinePrepare(x, w, n, s)) {
-        for (int i = 0; i < n; ++i)
+        for (int i = 0; L && i < n; ++i)
             L[i] = 0;
         *minOut = -s.min;
         return 0.0f;
@@ -334,8 +488,9 @@ inline float affineSearchRef(const float* x, const float* w, int n, int nmax, fl
     }
     float scale, min;
     const int win = affinePick(s, count, is, sl, sl2, sxl, scale, min);
-    for (int i = 0; i < n; ++i)
-        L[i] = std::uint8_t(clampf(roundMagic(is[win] * (x[i] - s.min)), 0.0f, float(nmax)));
+    if (L)
+        for (int i = 0; i < n; ++i)
+            L[i] = std::uint8_t(clampf(roundMagic(is[win] * (x[i] - s.min)), 0.0f, float(nmax)));
     *minOut = -min;
     return scale;
 }
@@ -343,52 +498,61 @@ inline float affineSearchRef(const float* x, const float* w, int n, int nmax, fl
 /// Fast twin of affineSearchRef: n and the lane count (≥ nstep + 2, padded with repeats of
 /// candidate 0 that never win) are compile-time constants.
 template <int N, int NL>
-inline float affineSearch(const float* x, const float* w, int nmax, float rmin, float rdelta, int nstep,
+[[gnu::noinline]] float affineSearch(const float* x, const float* w, int nmax, float rmin, float rdelta, int nstep,
                           std::uint8_t* L, float* minOut)
 {
     AffineSums s;
     if (!affinePrepare(x, w, N, s)) {
-        for (int i = 0; i < N; ++i)
+        for (int i = 0; L && i < N; ++i)
             L[i] = 0;
         *minOut = -s.min;
         return 0.0f;
     }
-    static_assert(NL == 32, "the affine search runs 32 candidate lanes");
+    static_assert(NL == 16 || NL == 32, "the affine search runs 16 or 32 candidate lanes");
+    constexpr int K = NL / 16;
     alignas(64) float is[NL];
     const int count = affineInverseScales(s, nmax, rmin, rdelta, nstep, is);
     for (int c = count; c < NL; ++c)
         is[c] = is[0];
-    Lanes16 isa, isb, la0 = {}, lb0 = {}, la2 = {}, lb2 = {}, lax = {}, lbx = {};
-    std::memcpy(&isa, is, sizeof isa);
-    std::memcpy(&isb, is + 16, sizeof isb);
+    // Named accumulators: in arrays GCC keeps them in memory, and the loop then waits on
+    // store-to-load forwarding every element.
+    const Lanes16 is0 = lanesOf(is), is1 = lanesOf(is + 16 * (K - 1));
+    Lanes16 a0 = {}, a2 = {}, ax = {}, b0 = {}, b2 = {}, bx = {};
     const float mn = s.min, top = float(nmax);
     const Lanes16 vtop = Lanes16{} + top;
     // Codes are ≥ 0 without a clamp: every inverse scale is positive and x − min ≥ 0.
     for (int i = 0; i < N; ++i) {
         const float xi = x[i], wi = w[i], di = x[i] - mn;
-        Lanes16 la = roundMagic(isa * di), lb = roundMagic(isb * di);
-        la = la > vtop ? vtop : la;
-        lb = lb > vtop ? vtop : lb;
-        const Lanes16 wla = wi * la, wlb = wi * lb;
-        la0 += wla;
-        lb0 += wlb;
-        la2 += wla * la;
-        lb2 += wlb * lb;
-        lax += wla * xi;
-        lbx += wlb * xi;
+        const Lanes16 l = minLanes(roundLanes(is0 * di), vtop);
+        const Lanes16 wl = wi * l;
+        a0 += wl;
+        a2 += wl * l;
+        ax += wl * xi;
+        if constexpr (K == 2) {
+            const Lanes16 m = minLanes(roundLanes(is1 * di), vtop);
+            const Lanes16 wm = wi * m;
+            b0 += wm;
+            b2 += wm * m;
+            bx += wm * xi;
+        }
     }
-    alignas(64) float sl[NL], sl2[NL], sxl[NL];
-    std::memcpy(sl, &la0, 64);
-    std::memcpy(sl + 16, &lb0, 64);
-    std::memcpy(sl2, &la2, 64);
-    std::memcpy(sl2 + 16, &lb2, 64);
-    std::memcpy(sxl, &lax, 64);
-    std::memcpy(sxl + 16, &lbx, 64);
+    alignas(64) float sl[64] = {}, sl2[64] = {}, sxl[64] = {};  // affinePick reads whole groups of 16
+    for (int c = 0; c < 16; ++c) {
+        sl[c] = a0[c];
+        sl2[c] = a2[c];
+        sxl[c] = ax[c];
+        if constexpr (K == 2) {
+            sl[16 + c] = b0[c];
+            sl2[16 + c] = b2[c];
+            sxl[16 + c] = bx[c];
+        }
+    }
     float scale, min;
     const int win = affinePick(s, count, is, sl, sl2, sxl, scale, min);
     const float iw = is[win];
-    for (int i = 0; i < N; ++i)
-        L[i] = std::uint8_t(clampf(roundMagic(iw * (x[i] - mn)), 0.0f, top));
+    if (L)
+        for (int i = 0; i < N; ++i)
+            L[i] = std::uint8_t(clampf(roundMagic(iw * (x[i] - mn)), 0.0f, top));
     *minOut = -min;
     return scale;
 }

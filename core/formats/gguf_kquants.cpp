@@ -18,6 +18,7 @@
 #include "core/formats/block_search.h"
 #include "core/formats/format_driver.h"
 #include "core/formats/gguf_formats.h"
+#include "core/formats/lane_batch.h"
 
 #include <algorithm>
 #include <bit>
@@ -27,15 +28,7 @@
 #include <set>
 #include <vector>
 
-#ifndef EXPA
-#define EXPA 1
-#endif
-#ifndef EXPB
-#define EXPB 1
-#endif
-constexpr bool kExpA = EXPA, kExpB = EXPB;
 namespace ql {
-long gFlagSym = 0, gFlagAff = 0;
 namespace {
 
 using search::clampf;
@@ -105,33 +98,43 @@ template <int N>
 [[gnu::noinline]] void refineAffineCodes(const float* x, const float* w, float d, float dmin, int nmax, int maxCode,
                                          int& sc, int& m)
 {
-    // The nine (scale, min) code pairs around the rounded ones, one per lane (lanes 9..15 repeat
-    // pair 0 and are never chosen). Each lane sums its weighted squared error in element order;
-    // the first pair of least error in kOrder wins, out-of-range pairs never do.
+    // The nine (scale, min) code pairs around the rounded ones, kOrder[0] the current pair. Each
+    // pair's weighted squared error is summed with the elements in lanes (N / 16 vectors), then the
+    // nine partial vectors are reduced together (pair k's total in lane k). The first pair of least
+    // error in kOrder wins, out-of-range pairs never do.
+    static_assert(N % 16 == 0);
     static constexpr int kOrder[9][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}, {-1, -1}, {-1, 1}, {1, -1}, {1, 1}};
-    using search::Ints16;
     using search::Lanes16;
-    constexpr Lanes16 kDs = {0, -1, 1, 0, 0, -1, -1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
-    constexpr Lanes16 kDm = {0, 0, 0, -1, 1, -1, 1, -1, 1, 0, 0, 0, 0, 0, 0, 0};
-    constexpr Ints16 kLive = {-1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0};
-    const Lanes16 s2 = float(sc) + kDs, m2 = float(m) + kDm;
-    const Lanes16 dl = d * s2, ml = dmin * m2;
-    const Lanes16 inv = dl != 0.0f ? 1.0f / dl : Lanes16{};
-    const float hi = float(maxCode);
-    const Ints16 valid = kLive & (s2 >= 0.0f) & (s2 <= hi) & (m2 >= 0.0f) & (m2 <= hi);
-    const Lanes16 top = Lanes16{} + float(nmax), zero = {};
-    Lanes16 e = {};
-    for (int i = 0; i < N; ++i) {
-        Lanes16 q = search::roundMagic((x[i] + ml) * inv);
-        q = q < zero ? zero : q;
-        q = q > top ? top : q;
-        const Lanes16 v = dl * q - ml - x[i];
-        e += w ? w[i] * v * v : v * v;
+    Lanes16 xv[N / 16], wv[N / 16];
+    for (int k = 0; k < N / 16; ++k) {
+        xv[k] = search::lanesOf(x + 16 * k);
+        wv[k] = w ? search::lanesOf(w + 16 * k) : search::Lanes16{} + 1.0f;
     }
+    const Lanes16 zero = {}, top = Lanes16{} + float(nmax);
+    Lanes16 part[16] = {};
+    bool valid[9];
+    for (int p = 0; p < 9; ++p) {
+        const int s2 = sc + kOrder[p][0], m2 = m + kOrder[p][1];
+        valid[p] = s2 >= 0 && s2 <= maxCode && m2 >= 0 && m2 <= maxCode;
+        if (!valid[p])
+            continue;
+        const float dl = d * float(s2), ml = dmin * float(m2);
+        const float inv = dl != 0.0f ? 1.0f / dl : 0.0f;
+        Lanes16 e = {};
+        for (int k = 0; k < N / 16; ++k) {
+            Lanes16 q = search::roundLanes((xv[k] + ml) * inv);
+            q = search::maxLanes(q, zero);
+            q = search::minLanes(q, top);
+            const Lanes16 v = dl * q - ml - xv[k];
+            e += wv[k] * v * v;
+        }
+        part[p] = e;
+    }
+    const Lanes16 e = batch::reduce16(part, batch::Add{});
     int best = 0;
     for (int k = 1; k < 9; ++k)
-        best = valid[k] != 0 && (valid[best] == 0 || e[k] < e[best]) ? k : best;
-    if (valid[best] != 0) {
+        best = valid[k] && (!valid[best] || e[k] < e[best]) ? k : best;
+    if (valid[best]) {
         sc += kOrder[best][0];
         m += kOrder[best][1];
     }
@@ -536,7 +539,6 @@ template <int NQ, int NS>
                 y[16 * j + i] = dl * float(int(p.L[16 * j + i]) - NQ);
         }
         SymParams r;
-        ++ql::gFlagSym;
         if (recoverSym<NQ, NS>(y, r))
             p = r;
         return;
@@ -942,7 +944,6 @@ template <int NSUB, int NQ, int S>
             y[kLen * j + i] = dl * float(p.L[kLen * j + i]) - ml;
     }
     AffParams r;
-    ++ql::gFlagAff;
     if (recoverAff<NSUB, NQ, S>(y, r))
         p = r;
 }
@@ -962,9 +963,9 @@ void searchQ2K(const float* xb, const float* ib, AffParams& p)
         for (int l = 0; l < 16; ++l)
             w[l] = std::fabs(xb[16 * j + l]) * (ib ? ib[16 * j + l] : 1.0f);
         if constexpr (kFast)
-            scales[j] = search::affineSearch<16, 32>(xb + 16 * j, w, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
+            scales[j] = search::affineSearch<16, 16>(xb + 16 * j, w, 3, -0.5f, 0.1f, 14, nullptr, &mins[j]);
         else
-            scales[j] = search::affineSearchRef(xb + 16 * j, w, 16, 3, -0.5f, 0.1f, 30, L + 16 * j, &mins[j]);
+            scales[j] = search::affineSearchRef(xb + 16 * j, w, 16, 3, -0.5f, 0.1f, 14, nullptr, &mins[j]);
         maxScale = std::max(maxScale, scales[j]);
         maxMin = std::max(maxMin, mins[j]);
     }
@@ -985,12 +986,14 @@ void searchQ2K(const float* xb, const float* ib, AffParams& p)
         refineAffineCodes<16>(xb + 16 * j, ib ? ib + 16 * j : nullptr, d, dmin, 3, 15, p.sc[j], p.m[j]);
     for (int j = 0; j < 16; ++j) {
         const float dl = d * float(p.sc[j]);
-        if (dl == 0.0f)
+        std::uint8_t* Ls = L + 16 * j;
+        if (dl == 0.0f) {  // a constant sub-block: codes 0
+            std::memset(Ls, 0, 16);
             continue;
+        }
         const float inv = 1.0f / dl;
         const float dm = dmin * float(p.m[j]);
         const float* xs = xb + 16 * j;
-        std::uint8_t* Ls = L + 16 * j;
 #pragma omp simd
         for (int l = 0; l < 16; ++l)
             Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, 3.0f));
@@ -1088,11 +1091,13 @@ void symFinish(const float* xb, const float* ib, const float* scales, float maxS
     }
     for (int j = 0; j < 16; ++j) {
         const float dl = d * float(p.s[j]);
-        if (dl == 0.0f)
+        std::uint8_t* Ls = L + 16 * j;
+        if (dl == 0.0f) {  // an all-zero sub-block: code 0
+            std::memset(Ls, NQ, 16);
             continue;
+        }
         const float inv = 1.0f / dl;
         const float* xs = xb + 16 * j;
-        std::uint8_t* Ls = L + 16 * j;
 #pragma omp simd
         for (int l = 0; l < 16; ++l)
             Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -float(NQ), float(NQ - 1)) + float(NQ));
@@ -1102,7 +1107,7 @@ void symFinish(const float* xb, const float* ib, const float* scales, float maxS
 // The 16 symmetric sub-block searches of Q3_K (nmax 4) and Q6_K (nmax 32), weights x² (times the
 // importance); returns the scale of largest magnitude, amax its magnitude.
 template <bool kFast, int NMAX>
-float symSubBlockScales(const float* xb, const float* ib, std::uint8_t* L, float* scales, float& amax)
+float symSubBlockScales(const float* xb, const float* ib, float* scales, float& amax)
 {
     float maxScale = 0.0f;
     amax = 0.0f;
@@ -1113,9 +1118,9 @@ float symSubBlockScales(const float* xb, const float* ib, std::uint8_t* L, float
             w[l] = v * v * (ib ? ib[16 * j + l] : 1.0f);
         }
         if constexpr (kFast)
-            scales[j] = search::symSearch<16>(xb + 16 * j, w, NMAX, L + 16 * j);
+            scales[j] = search::symSearch<16>(xb + 16 * j, w, NMAX, nullptr);
         else
-            scales[j] = search::symSearchRef(xb + 16 * j, w, 16, NMAX, L + 16 * j);
+            scales[j] = search::symSearchRef(xb + 16 * j, w, 16, NMAX, nullptr);
         if (std::fabs(scales[j]) > amax) {
             amax = std::fabs(scales[j]);
             maxScale = scales[j];
@@ -1131,10 +1136,11 @@ void searchQ3K(const float* xb, const float* ib, SymParams& p)
     // restrict: the compiler may not assume that stores of codes leave the input unchanged.
     std::uint8_t* __restrict L = p.L;
     float scales[16], amax;
-    const float maxScale = symSubBlockScales<kFast, 4>(xb, ib, L, scales, amax);
+    const float maxScale = symSubBlockScales<kFast, 4>(xb, ib, scales, amax);
     if (maxScale == 0.0f) {
         for (int& s : p.s)
             s = -32;
+        std::memset(L, 4, kQKK);
         return;
     }
     symFinish<4, 32>(xb, ib, scales, maxScale, p, L);
@@ -1237,23 +1243,22 @@ void searchQ45K(const float* xb, const float* ib, AffParams& p)
 {
     // restrict: the compiler may not assume that stores of codes leave the input unchanged.
     std::uint8_t* __restrict L = p.L;
-    constexpr float rmin = NMAX == 15 ? -1.0f : -0.5f;
-    constexpr int nstep = 30;
+    // 16 candidates spanning ggml's range of inverse scales, (nmax − 1 … nmax + 1) / range.
+    constexpr float rmin = -1.0f, rdelta = 1.0f / 7.0f;
+    constexpr int nstep = 14;
     float scales[8], mins[8];
     float maxScale = 0.0f, maxMin = 0.0f;
     for (int j = 0; j < 8; ++j) {
         const float* xs = xb + 32 * j;
-        float sx2 = 0.0f;
-        for (int l = 0; l < 32; ++l)
-            sx2 += xs[l] * xs[l];
-        const float av = std::sqrt(sx2 / 32.0f);
+        const search::Lanes16 x0 = search::lanesOf(xs), x1 = search::lanesOf(xs + 16);
+        const float av = std::sqrt(search::laneSum(x0 * x0 + x1 * x1) / 32.0f);
         alignas(64) float w[32];
         for (int l = 0; l < 32; ++l)
             w[l] = (av + std::fabs(xs[l])) * (ib ? ib[32 * j + l] : 1.0f);
         if constexpr (kFast)
-            scales[j] = search::affineSearch<32, 32>(xs, w, NMAX, rmin, 0.1f, nstep, L + 32 * j, &mins[j]);
+            scales[j] = search::affineSearch<32, 16>(xs, w, NMAX, rmin, rdelta, nstep, nullptr, &mins[j]);
         else
-            scales[j] = search::affineSearchRef(xs, w, 32, NMAX, rmin, 0.1f, nstep, L + 32 * j, &mins[j]);
+            scales[j] = search::affineSearchRef(xs, w, 32, NMAX, rmin, rdelta, nstep, nullptr, &mins[j]);
         maxScale = std::max(maxScale, scales[j]);
         maxMin = std::max(maxMin, mins[j]);
     }
@@ -1270,12 +1275,14 @@ void searchQ45K(const float* xb, const float* ib, AffParams& p)
         refineAffineCodes<32>(xb + 32 * j, ib ? ib + 32 * j : nullptr, d, dmin, NMAX, 63, p.sc[j], p.m[j]);
     for (int j = 0; j < 8; ++j) {
         const float dl = d * float(p.sc[j]);
-        if (dl == 0.0f)
+        std::uint8_t* Ls = L + 32 * j;
+        if (dl == 0.0f) {  // a constant sub-block: codes 0
+            std::memset(Ls, 0, 32);
             continue;
+        }
         const float inv = 1.0f / dl;
         const float dm = dmin * float(p.m[j]);
         const float* xs = xb + 32 * j;
-        std::uint8_t* Ls = L + 32 * j;
 #pragma omp simd
         for (int l = 0; l < 32; ++l)
             Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, float(NMAX)));
@@ -1285,9 +1292,9 @@ void searchQ45K(const float* xb, const float* ib, AffParams& p)
 template <int NMAX, bool kFast>
 void kAffineSuperBlock(const float* xb, const float* ib, AffParams& p)
 {
-    if (!(kExpA && recoverAff<8, NMAX, 63>(xb, p))) {
+    if (!recoverAff<8, NMAX, 63>(xb, p)) {
         searchQ45K<NMAX, kFast>(xb, ib, p);
-        if (kExpB) canonicalAff<8, NMAX, 63>(p);
+        canonicalAff<8, NMAX, 63>(p);
     }
 }
 
@@ -1431,7 +1438,7 @@ void searchQ6K(const float* xb, const float* ib, SymParams& p)
     // restrict: the compiler may not assume that stores of codes leave the input unchanged.
     std::uint8_t* __restrict L = p.L;
     float scales[16], amax;
-    const float maxScale = symSubBlockScales<kFast, 32>(xb, ib, L, scales, amax);
+    const float maxScale = symSubBlockScales<kFast, 32>(xb, ib, scales, amax);
     if (!(amax >= search::kGroupEps)) {
         std::memset(L, 32, kQKK);
         return;
@@ -1462,9 +1469,9 @@ void encodeQ6KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
         const float* xb = x + b * kQKK;
         SymParams p;
-        if (!(kExpA && recoverSym<32, 128>(xb, p))) {
+        if (!recoverSym<32, 128>(xb, p)) {
             searchQ6K<kFast>(xb, imp ? imp + b * kQKK : nullptr, p);
-            if (kExpB) canonicalSym<32, 128>(p);
+            canonicalSym<32, 128>(p);
         }
         packQ6K(p, dst + b * sizeof(BlockQ6K));
     }

@@ -110,15 +110,7 @@ inline Lanes16 fma(Lanes16 a, Lanes16 b, Lanes16 c)
 /// min(v, t) lane by lane for non-NaN lanes (one instruction with AVX-512).
 inline Lanes16 minLanes(Lanes16 v, float t)
 {
-#if defined(__AVX512F__)
-    __m512 x;
-    std::memcpy(&x, &v, 64);
-    const __m512 r = _mm512_min_ps(x, _mm512_set1_ps(t));
-    std::memcpy(&v, &r, 64);
-    return v;
-#else
-    return v < t ? v : Lanes16{} + t;
-#endif
+    return search::minLanes(v, splat(t));
 }
 
 /// c + 1 in the lanes where a ≥ b.
