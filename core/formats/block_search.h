@@ -131,29 +131,36 @@ inline float laneAbsMax(const float* x)
 
 // ---- symmetric grids (the make_qx_quants family): codes l ∈ [−nmax, nmax − 1] ----------------
 
-/// Candidate c of the symmetric search: c = 0 is −nmax / max; c = 1..31 are −(nmax + 0.1·k)/max
-/// for k = −15..−1, 1..16 (max is the signed value of largest magnitude). ggml's list is the
-/// k = −9..9 part of it; the wider one costs nothing in 32 lanes.
-inline constexpr int kSymCandidates = 32;
-inline constexpr int kSymLanes = 32;
+/// Candidate lists of the symmetric search (max is the signed value of largest magnitude);
+/// candidate 0 is −nmax / max, candidate c > 0 is −(nmax + step·k)/max:
+///   NC = 32: k = −15..−1, 1..16, step 0.1 (ggml's list is the k = −9..9 part of it);
+///   NC = 16: k = −8..−1, 1..7, step 0.15 (ggml's span in one vector of lanes);
+///   NC = 8:  k = −4..−1, 1..3, step 0.1; lanes 8..15 repeat candidate 0 and never win.
+/// The sub-block searches of the K-quants are followed by a refit of the scale codes against the
+/// true error, and there a short list measures better than a wide one: with the weights x² a wide
+/// search picks scales that favour the largest values.
+template <int NC>
+inline constexpr int kSymLanesOf = NC < 16 ? 16 : NC;
 
-/// 0.1·k for k = 0, −15..−1, 1..16: the offsets of the candidate numerators nmax + 0.1·k.
-inline constexpr auto kSymOffsets = [] {
-    struct {
-        alignas(64) float v[kSymLanes];
-    } t{};
-    int c = 1;
-    for (int k = -15; k <= 16; ++k)
-        if (k != 0)
-            t.v[c++] = 0.1f * float(k);
-    return t;
-}();
-
+template <int NC>
 inline void symInverseScales(float max, int nmax, float* is)
 {
-    // Vector adds and divisions: correctly rounded, so the same bits as the scalar expression.
-    for (int h = 0; h < 2; ++h) {
-        const Lanes16 q = -(float(nmax) + lanesOf(kSymOffsets.v + 16 * h)) / max;
+    // The k of each lane (0 for candidate 0 and for padding). Vector lanes, not a table: GCC 12
+    // at -O3 folded loads from a constexpr table of this kind to zeros.
+    static_assert(NC == 8 || NC == 16 || NC == 32);
+    constexpr float step = NC == 16 ? 0.15f : 0.1f;
+    Lanes16 k[2];
+    if constexpr (NC == 32) {
+        k[0] = Lanes16{0, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
+        k[1] = Lanes16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    } else if constexpr (NC == 16) {
+        k[0] = Lanes16{0, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7};
+    } else {
+        k[0] = Lanes16{0, -4, -3, -2, -1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0};
+    }
+    // Vector products, adds and divisions: correctly rounded, the same bits as scalar ones.
+    for (int h = 0; h < kSymLanesOf<NC> / 16; ++h) {
+        const Lanes16 q = -(float(nmax) + step * k[h]) / max;
         std::memcpy(is + 16 * h, &q, sizeof q);
     }
 }
@@ -186,18 +193,27 @@ inline float laneMax(Lanes16 m)
 /// Chooses the winner from the sums: candidate c scores (Σwxl / Σwl²)·Σwxl, the weighted
 /// squared error it removes (0 when Σwl² = 0; candidate 0 counts even then); the first of the
 /// highest score wins. Scored in lanes, no branch per candidate.
+template <int NC>
 inline int symPick(const float* sumlx, const float* suml2, float& scale)
 {
-    static_assert(kSymCandidates == 32);
-    Lanes16 r[2];
-    for (int h = 0; h < 2; ++h) {
+    constexpr int H = kSymLanesOf<NC> / 16;
+    Lanes16 r[H];
+    constexpr Ints16 kFirst = {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int h = 0; h < H; ++h) {
         const Lanes16 a = lanesOf(sumlx + 16 * h), b = lanesOf(suml2 + 16 * h);
         const Lanes16 safe = b > 0.0f ? b : Lanes16{} + 1.0f;
-        r[h] = b > 0.0f ? (a / safe) * a : Lanes16{} - INFINITY;
+        Lanes16 none = Lanes16{} - INFINITY;
+        if (h == 0)
+            none = kFirst != 0 ? Lanes16{} : none;
+        r[h] = b > 0.0f ? (a / safe) * a : none;
     }
-    r[0][0] = suml2[0] > 0.0f ? r[0][0] : 0.0f;
-    const float best = laneMax(maxLanes(r[0], r[1]));
-    const unsigned hits = laneBits(r[0] == best) | laneBits(r[1] == best) << 16;
+    Lanes16 m = r[0];
+    if constexpr (H == 2)
+        m = maxLanes(m, r[1]);
+    const float best = laneMax(m);
+    unsigned hits = laneBits(r[0] == best);
+    if constexpr (H == 2)
+        hits |= laneBits(r[1] == best) << 16;
     const int win = hits ? std::countr_zero(hits) : 0;
     scale = suml2[win] > 0.0f ? sumlx[win] / suml2[win] : 0.0f;
     return win;
@@ -217,7 +233,9 @@ inline bool symPrepare(const float* x, int n, float& max)
     return amax >= kGroupEps;
 }
 
-/// Reference: weighted symmetric search over n values, codes L[i] = l + nmax. Returns the scale.
+/// Reference: weighted symmetric search over n values, codes L[i] = l + nmax (or null). Returns
+/// the scale.
+template <int NC = 32>
 inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::uint8_t* L)
 {
     float max;
@@ -226,9 +244,10 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
             L[i] = std::uint8_t(nmax);
         return 0.0f;
     }
-    float is[kSymLanes], sumlx[kSymLanes], suml2[kSymLanes];
-    symInverseScales(max, nmax, is);
-    for (int c = 0; c < kSymLanes; ++c) {
+    constexpr int NL = kSymLanesOf<NC>;
+    alignas(64) float is[NL], sumlx[NL], suml2[NL];
+    symInverseScales<NC>(max, nmax, is);
+    for (int c = 0; c < NL; ++c) {
         float a = 0.0f, b = 0.0f;
         for (int i = 0; i < n; ++i) {
             const float l = clampf(roundMagic(is[c] * x[i]), -float(nmax), float(nmax - 1));
@@ -239,7 +258,7 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
         suml2[c] = b;
     }
     float scale;
-    const int win = symPick(sumlx, suml2, scale);
+    const int win = symPick<NC>(sumlx, suml2, scale);
     if (L)
         for (int i = 0; i < n; ++i)
             L[i] = std::uint8_t(int(clampf(roundMagic(is[win] * x[i]), -float(nmax), float(nmax - 1))) + nmax);
@@ -247,7 +266,7 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
 }
 
 /// Fast twin of symSearchRef for a compile-time n (candidates in SIMD lanes).
-template <int N>
+template <int N, int NC = 32>
 [[gnu::noinline]] float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L)
 {
     float max;
@@ -256,29 +275,33 @@ template <int N>
             L[i] = std::uint8_t(nmax);
         return 0.0f;
     }
-    alignas(64) float is[32];
-    symInverseScales(max, nmax, is);
-    Lanes16 isa, isb, xa = {}, xb = {}, qa = {}, qb = {};
-    std::memcpy(&isa, is, sizeof isa);
-    std::memcpy(&isb, is + 16, sizeof isb);
+    constexpr int NL = kSymLanesOf<NC>;
+    alignas(64) float is[NL];
+    symInverseScales<NC>(max, nmax, is);
+    const Lanes16 isa = lanesOf(is), isb = lanesOf(is + NL - 16);
+    Lanes16 xa = {}, xb = {}, qa = {}, qb = {};
     const float lo = -float(nmax), hi = float(nmax - 1);
     const Lanes16 vlo = Lanes16{} + lo, vhi = Lanes16{} + hi;
     for (int i = 0; i < N; ++i) {
         const float xi = x[i], wi = w[i], wx = wi * xi;
         const Lanes16 la = minLanes(maxLanes(roundLanes(isa * xi), vlo), vhi);
-        const Lanes16 lb = minLanes(maxLanes(roundLanes(isb * xi), vlo), vhi);
         xa += wx * la;
-        xb += wx * lb;
         qa += (wi * la) * la;
-        qb += (wi * lb) * lb;
+        if constexpr (NL == 32) {
+            const Lanes16 lb = minLanes(maxLanes(roundLanes(isb * xi), vlo), vhi);
+            xb += wx * lb;
+            qb += (wi * lb) * lb;
+        }
     }
-    alignas(64) float sumlx[32], suml2[32];
+    alignas(64) float sumlx[NL], suml2[NL];
     std::memcpy(sumlx, &xa, 64);
-    std::memcpy(sumlx + 16, &xb, 64);
     std::memcpy(suml2, &qa, 64);
-    std::memcpy(suml2 + 16, &qb, 64);
+    if constexpr (NL == 32) {
+        std::memcpy(sumlx + 16, &xb, 64);
+        std::memcpy(suml2 + 16, &qb, 64);
+    }
     float scale;
-    const int win = symPick(sumlx, suml2, scale);
+    const int win = symPick<NC>(sumlx, suml2, scale);
     const float iw = is[win];
     if (L)
         for (int i = 0; i < N; ++i)

@@ -144,30 +144,41 @@ template <int N>
 [[gnu::noinline]] void refineSymmetricCode(const float* x, const float* w, float d, int qlo, int qhi, int codeLo,
                                            int codeHi, int& code)
 {
-    // The scale codes code, code − 1 and code + 1 in lanes 0..2 (the rest repeat lane 0); each lane
-    // sums its weighted squared error in element order, the first of least error wins.
-    using search::Ints16;
+    // The scale codes code, code − 1 and code + 1: each one's weighted squared error is summed
+    // with the elements in lanes, then the three partial vectors are reduced together (lane k:
+    // candidate k). The first of least error wins.
+    static_assert(N % 16 == 0);
+    static constexpr int kDc[3] = {0, -1, 1};
     using search::Lanes16;
-    constexpr Lanes16 kDc = {0, -1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    constexpr Ints16 kLive = {-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    const Lanes16 c = float(code) + kDc;
-    const Lanes16 dl = d * c;
-    const Lanes16 inv = dl != 0.0f ? 1.0f / dl : Lanes16{};
-    const Ints16 valid = kLive & (c >= float(codeLo)) & (c <= float(codeHi));
-    const Lanes16 lo = Lanes16{} + float(qlo), hi = Lanes16{} + float(qhi);
-    Lanes16 e = {};
-    for (int i = 0; i < N; ++i) {
-        Lanes16 q = search::roundMagic(x[i] * inv);
-        q = q < lo ? lo : q;
-        q = q > hi ? hi : q;
-        const Lanes16 v = dl * q - x[i];
-        e += w ? w[i] * v * v : v * v;
+    Lanes16 xv[N / 16], wv[N / 16];
+    for (int k = 0; k < N / 16; ++k) {
+        xv[k] = search::lanesOf(x + 16 * k);
+        wv[k] = w ? search::lanesOf(w + 16 * k) : Lanes16{} + 1.0f;
     }
+    const Lanes16 lo = Lanes16{} + float(qlo), hi = Lanes16{} + float(qhi);
+    Lanes16 part[16] = {};
+    bool valid[3];
+    for (int c = 0; c < 3; ++c) {
+        const int s2 = code + kDc[c];
+        valid[c] = s2 >= codeLo && s2 <= codeHi;
+        if (!valid[c])
+            continue;
+        const float dl = d * float(s2);
+        const float inv = dl != 0.0f ? 1.0f / dl : 0.0f;
+        Lanes16 e = {};
+        for (int k = 0; k < N / 16; ++k) {
+            const Lanes16 q = search::minLanes(search::maxLanes(search::roundLanes(xv[k] * inv), lo), hi);
+            const Lanes16 v = dl * q - xv[k];
+            e += wv[k] * v * v;
+        }
+        part[c] = e;
+    }
+    const Lanes16 e = batch::reduce16(part, batch::Add{});
     int best = 0;
     for (int k = 1; k < 3; ++k)
-        best = valid[k] != 0 && (valid[best] == 0 || e[k] < e[best]) ? k : best;
-    if (valid[best] != 0)
-        code += int(kDc[best]);
+        best = valid[k] && (!valid[best] || e[k] < e[best]) ? k : best;
+    if (valid[best])
+        code += kDc[best];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1105,10 +1116,13 @@ void symFinish(const float* xb, const float* ib, const float* scales, float maxS
 }
 
 // The 16 symmetric sub-block searches of Q3_K (nmax 4) and Q6_K (nmax 32), weights x² (times the
-// importance); returns the scale of largest magnitude, amax its magnitude.
+// importance); returns the scale of largest magnitude, amax its magnitude. Candidate lists
+// (block_search.h): Q3_K the short one, Q6_K ggml's span in 16 lanes. Measured on N(0,1) and
+// Student-t3 data, Q3_K gains 0.2 dB from the short list over the wide one, Q6_K loses 0.04 dB.
 template <bool kFast, int NMAX>
 float symSubBlockScales(const float* xb, const float* ib, float* scales, float& amax)
 {
+    constexpr int kList = NMAX == 4 ? 8 : 16;
     float maxScale = 0.0f;
     amax = 0.0f;
     for (int j = 0; j < 16; ++j) {
@@ -1118,9 +1132,9 @@ float symSubBlockScales(const float* xb, const float* ib, float* scales, float& 
             w[l] = v * v * (ib ? ib[16 * j + l] : 1.0f);
         }
         if constexpr (kFast)
-            scales[j] = search::symSearch<16>(xb + 16 * j, w, NMAX, nullptr);
+            scales[j] = search::symSearch<16, kList>(xb + 16 * j, w, NMAX, nullptr);
         else
-            scales[j] = search::symSearchRef(xb + 16 * j, w, 16, NMAX, nullptr);
+            scales[j] = search::symSearchRef<kList>(xb + 16 * j, w, 16, NMAX, nullptr);
         if (std::fabs(scales[j]) > amax) {
             amax = std::fabs(scales[j]);
             maxScale = scales[j];
