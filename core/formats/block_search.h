@@ -392,34 +392,44 @@ inline unsigned laneBits(Longs8 m)
 /// scale / minimum (value = scale · l + min, min ≤ 0). Candidate 0 keeps the round-to-nearest fit
 /// (scale 1/iscale[0], the block minimum); every other one takes its least-squares scale and
 /// minimum (scale alone when the minimum would be positive), and is skipped when the normal
-/// equations are singular. The winner is the first candidate of least error (computed in
-/// double). All candidates are scored in one vectorisable pass and the first minimum is found
-/// without data-dependent branches (a branch per candidate mispredicts on every improvement).
-inline int affinePick(const AffineSums& s, int count, const float* iscale, const float* sl, const float* sl2,
+/// equations are singular. The winner is the first candidate of least error
+///   E = s²Σwl² + 2smΣwl − 2sΣwxl + m²Σw − 2mΣwx + Σwx², computed in double.
+/// NL (a multiple of 16, ≥ count) bounds the candidates at compile time, so the errors of all of
+/// them stay in registers; the first minimum is found without a branch per candidate.
+template <int NL = 64>
+[[gnu::always_inline]] inline int affinePickInline(const AffineSums& s, int count, const float* iscale, const float* sl, const float* sl2,
                       const float* sxl, float& scale, float& min)
 {
-    auto err = [&](double sc, double mn, int c) {
-        return sc * sc * sl2[c] + 2.0 * sc * mn * sl[c] - 2.0 * sc * sxl[c] + mn * mn * s.sumW - 2.0 * mn * s.sumX +
-               double(s.sumWX2);
-    };
-    // 16 candidates per step: the least-squares fits in float lanes, the errors in two halves of
-    // double lanes (the same operations, in the same order, as err()).
+    static_assert(NL % 16 == 0 && NL <= 64);
+    constexpr int G = NL / 16;
     using Floats8 = float __attribute__((vector_size(32)));
     using Ints8 = std::int32_t __attribute__((vector_size(32)));
-    alignas(64) double e[64];
-    alignas(64) float scs[64] = {}, mns[64] = {};
+    constexpr Ints16 kIota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    constexpr Ints16 kLane0 = {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    alignas(64) float scs[NL], mns[NL];
+    Doubles8 e[2 * G];
     const float sw = s.sumW, sxs = s.sumX;
     const double swd = s.sumW, sxd = s.sumX, sx2d = s.sumWX2;
-    for (int c0 = 0; c0 < count; c0 += 16) {
-        Lanes16 vl, vl2, vxl;
-        std::memcpy(&vl, sl + c0, sizeof vl);
-        std::memcpy(&vl2, sl2 + c0, sizeof vl2);
-        std::memcpy(&vxl, sxl + c0, sizeof vxl);
+    for (int g = 0; g < G; ++g) {
+        const int c0 = 16 * g;
+        if (c0 >= count) {
+            e[2 * g] = e[2 * g + 1] = Doubles8{} + double(INFINITY);
+            continue;
+        }
+        const Lanes16 vl = lanesOf(sl + c0), vl2 = lanesOf(sl2 + c0), vxl = lanesOf(sxl + c0);
         const Lanes16 D = sw * vl2 - vl * vl;
         Lanes16 ts = (sw * vxl - sxs * vl) / D, tm = (vl2 * sxs - vl * vxl) / D;
         const Ints16 positiveMin = tm > 0.0f;
         ts = positiveMin ? vxl / vl2 : ts;
         tm = positiveMin ? Lanes16{} : tm;
+        // Singular (or NaN) fits and the lanes past `count` are not candidates; candidate 0 is
+        // always one, with its own scale and minimum.
+        Ints16 live = (D > 0.0f) & (kIota + c0 < count);
+        if (g == 0) {
+            ts = kLane0 != 0 ? Lanes16{} + 1.0f / iscale[0] : ts;
+            tm = kLane0 != 0 ? Lanes16{} + s.min : tm;
+            live |= kLane0;
+        }
         std::memcpy(scs + c0, &ts, sizeof ts);
         std::memcpy(mns + c0, &tm, sizeof tm);
         for (int h = 0; h < 2; ++h) {
@@ -430,58 +440,58 @@ inline int affinePick(const AffineSums& s, int count, const float* iscale, const
             const Doubles8 sc = __builtin_convertvector(f[0], Doubles8), mn = __builtin_convertvector(f[1], Doubles8);
             const Doubles8 l2 = __builtin_convertvector(f[2], Doubles8), l1 = __builtin_convertvector(f[3], Doubles8);
             const Doubles8 xl = __builtin_convertvector(f[4], Doubles8);
-            const Doubles8 ev = sc * sc * l2 + 2.0 * sc * mn * l1 - 2.0 * sc * xl + mn * mn * swd - 2.0 * mn * sxd + sx2d;
-            std::memcpy(e + c0 + 8 * h, &ev, sizeof ev);
-        }
-        // Singular (or NaN) fits and the lanes past `count` are not candidates.
-        const Ints16 live = (D > 0.0f) & (Ints16{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + c0 < count);
-        for (int h = 0; h < 2; ++h) {
+            Doubles8 ev = sc * sc * l2 + 2.0 * sc * mn * l1 - 2.0 * sc * xl + mn * mn * swd - 2.0 * mn * sxd + sx2d;
             Ints8 m8;
             std::memcpy(&m8, reinterpret_cast<const std::int32_t*>(&live) + 8 * h, sizeof m8);
             const Longs8 m = __builtin_convertvector(m8, Longs8);
-            Doubles8 ev;
-            std::memcpy(&ev, e + c0 + 8 * h, sizeof ev);
-            ev = (m != 0) & (ev == ev) ? ev : Doubles8{} + double(INFINITY);
-            std::memcpy(e + c0 + 8 * h, &ev, sizeof ev);
+            if (g == 0 && h == 0 && !(ev[0] == ev[0])) {  // a NaN first error keeps candidate 0
+                scale = scs[0];
+                min = mns[0];
+                return 0;
+            }
+            e[2 * g + h] = (m != 0) & (ev == ev) ? ev : Doubles8{} + double(INFINITY);
         }
     }
-    scs[0] = 1.0f / iscale[0];
-    mns[0] = s.min;
-    e[0] = err(scs[0], mns[0], 0);
-    int win = 0;
-    if (e[0] == e[0]) {  // a NaN first error keeps candidate 0, as a sequential scan would
-        // The least error (NaN-free: every lane is a number or +Inf), then its first candidate.
-        Doubles8 bv;
-        std::memcpy(&bv, e, sizeof bv);
-        for (int c = 8; c < count; c += 8) {
-            Doubles8 v;
-            std::memcpy(&v, e + c, sizeof v);
-            bv = minPairs(bv, v);
-        }
-        bv = minPairs(bv, __builtin_shuffle(bv, Longs8{4, 5, 6, 7, 0, 1, 2, 3}));
-        bv = minPairs(bv, __builtin_shuffle(bv, Longs8{2, 3, 0, 1, 6, 7, 4, 5}));
-        bv = minPairs(bv, __builtin_shuffle(bv, Longs8{1, 0, 3, 2, 5, 4, 7, 6}));
-        const double best = bv[0];
-        std::uint64_t hits = 0;
-        for (int c = 0; c < count; c += 8) {
-            Doubles8 v;
-            std::memcpy(&v, e + c, sizeof v);
-            hits |= std::uint64_t(laneBits(v == best)) << c;
-        }
-        win = hits ? std::countr_zero(hits) : 0;
-    }
+    // The least error (every lane is a number or +Inf), then its first candidate.
+    Doubles8 bv = e[0];
+    for (int k = 1; k < 2 * G; ++k)
+        bv = minPairs(bv, e[k]);
+    bv = minPairs(bv, __builtin_shuffle(bv, Longs8{4, 5, 6, 7, 0, 1, 2, 3}));
+    bv = minPairs(bv, __builtin_shuffle(bv, Longs8{2, 3, 0, 1, 6, 7, 4, 5}));
+    bv = minPairs(bv, __builtin_shuffle(bv, Longs8{1, 0, 3, 2, 5, 4, 7, 6}));
+    const double best = bv[0];
+    std::uint64_t hits = 0;
+    for (int k = 0; k < 2 * G; ++k)
+        hits |= std::uint64_t(laneBits(e[k] == best)) << (8 * k);
+    const int win = hits ? std::countr_zero(hits) : 0;
     scale = scs[win];
     min = mns[win];
     return win;
 }
 
+/// affinePickInline out of line. Inlined into a search over 32 values, the pick crowds the
+/// search's accumulators out of registers (GCC 12 then keeps them on the stack); over 16 values
+/// the call costs more than it saves.
+template <int NL = 64>
+[[gnu::noinline]] int affinePick(const AffineSums& s, int count, const float* iscale, const float* sl,
+                                 const float* sl2, const float* sxl, float& scale, float& min)
+{
+    return affinePickInline<NL>(s, count, iscale, sl, sl2, sxl, scale, min);
+}
+
+/// Fills is[0 .. nstep + 1] and returns that count; writes whole groups of 16 (is must hold the
+/// count rounded up to 16). Vector divisions: the same bits as scalar ones.
 inline int affineInverseScales(const AffineSums& s, int nmax, float rmin, float rdelta, int nstep, float* is)
 {
     const float range = s.max - s.min;
+    const int count = nstep + 2;
+    constexpr Lanes16 kK = {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};  // k = c − 1
+    for (int c0 = 0; c0 < count; c0 += 16) {
+        const Lanes16 q = (rmin + rdelta * (kK + float(c0)) + float(nmax)) / range;
+        std::memcpy(is + c0, &q, sizeof q);
+    }
     is[0] = float(nmax) / range;
-    for (int k = 0; k <= nstep; ++k)
-        is[k + 1] = (rmin + rdelta * float(k) + float(nmax)) / range;
-    return nstep + 2;
+    return count;
 }
 
 /// Reference affine search over n values; L[i] ∈ [0, nmax]. Returns the scale, *minOut = −min ≥ 0.
@@ -559,7 +569,7 @@ template <int N, int NL>
             bx += wm * xi;
         }
     }
-    alignas(64) float sl[64] = {}, sl2[64] = {}, sxl[64] = {};  // affinePick reads whole groups of 16
+    alignas(64) float sl[NL], sl2[NL], sxl[NL];
     for (int c = 0; c < 16; ++c) {
         sl[c] = a0[c];
         sl2[c] = a2[c];
@@ -571,7 +581,11 @@ template <int N, int NL>
         }
     }
     float scale, min;
-    const int win = affinePick(s, count, is, sl, sl2, sxl, scale, min);
+    int win;
+    if constexpr (N >= 32)
+        win = affinePick<NL>(s, count, is, sl, sl2, sxl, scale, min);
+    else
+        win = affinePickInline<NL>(s, count, is, sl, sl2, sxl, scale, min);
     const float iw = is[win];
     if (L)
         for (int i = 0; i < N; ++i)

@@ -90,6 +90,21 @@ inline void pack2Bits(const std::uint8_t* L, std::uint8_t* qs)
 }
 
 
+// The codes clamp(round((x + add)·inv), lo, hi) + off of N values (N a multiple of 16), 16 at a
+// time: GCC 12 turns the float-to-byte conversion of a plain loop into per-element code.
+template <int N>
+inline void storeCodes(const float* x, float add, float inv, float lo, float hi, float off, std::uint8_t* L)
+{
+    static_assert(N % 16 == 0);
+    using search::Lanes16;
+    const Lanes16 vlo = Lanes16{} + lo, vhi = Lanes16{} + hi;
+    for (int k = 0; k < N; k += 16) {
+        const Lanes16 r = search::roundLanes((search::lanesOf(x + k) + add) * inv);
+        const Lanes16 q = search::minLanes(search::maxLanes(r, vlo), vhi);
+        batch::storeBytes(batch::toInts(q + off), L + k);
+    }
+}
+
 // Refinement of the quantized sub-block scale (and minimum) codes: each code ±1 (within range) is
 // tried against the final grid and the pair with the smallest squared error (importance-weighted
 // when given) is kept; the current pair wins ties. One compiled instance (noinline) serves the
@@ -108,9 +123,14 @@ template <int N>
     Lanes16 xv[N / 16], wv[N / 16];
     for (int k = 0; k < N / 16; ++k) {
         xv[k] = search::lanesOf(x + 16 * k);
-        wv[k] = w ? search::lanesOf(w + 16 * k) : search::Lanes16{} + 1.0f;
+        wv[k] = w ? search::lanesOf(w + 16 * k) : Lanes16{};
     }
     const Lanes16 zero = {}, top = Lanes16{} + float(nmax);
+    // The nine steps, minima and inverse steps in lanes (one vector division).
+    constexpr Lanes16 kDs = {0, -1, 1, 0, 0, -1, -1, 1, 1, 0, 0, 0, 0, 0, 0, 0};
+    constexpr Lanes16 kDm = {0, 0, 0, -1, 1, -1, 1, -1, 1, 0, 0, 0, 0, 0, 0, 0};
+    const Lanes16 dlv = d * (float(sc) + kDs), mlv = dmin * (float(m) + kDm);
+    const Lanes16 invv = dlv != 0.0f ? 1.0f / (dlv != 0.0f ? dlv : Lanes16{} + 1.0f) : Lanes16{};
     Lanes16 part[16] = {};
     bool valid[9];
     for (int p = 0; p < 9; ++p) {
@@ -118,15 +138,13 @@ template <int N>
         valid[p] = s2 >= 0 && s2 <= maxCode && m2 >= 0 && m2 <= maxCode;
         if (!valid[p])
             continue;
-        const float dl = d * float(s2), ml = dmin * float(m2);
-        const float inv = dl != 0.0f ? 1.0f / dl : 0.0f;
+        const float dl = dlv[p], ml = mlv[p], inv = invv[p];
         Lanes16 e = {};
         for (int k = 0; k < N / 16; ++k) {
-            Lanes16 q = search::roundLanes((xv[k] + ml) * inv);
-            q = search::maxLanes(q, zero);
-            q = search::minLanes(q, top);
-            const Lanes16 v = dl * q - ml - xv[k];
-            e += wv[k] * v * v;
+            const Lanes16 t = xv[k] + ml;  // x − (−ml): the value relative to the sub-block's minimum
+            const Lanes16 q = search::minLanes(search::maxLanes(search::roundLanes(t * inv), zero), top);
+            const Lanes16 v = dl * q - t;
+            e += w ? wv[k] * v * v : v * v;
         }
         part[p] = e;
     }
@@ -156,6 +174,8 @@ template <int N>
         wv[k] = w ? search::lanesOf(w + 16 * k) : Lanes16{} + 1.0f;
     }
     const Lanes16 lo = Lanes16{} + float(qlo), hi = Lanes16{} + float(qhi);
+    const Lanes16 dlv = d * (float(code) + Lanes16{0, -1, 1});
+    const Lanes16 invv = dlv != 0.0f ? 1.0f / (dlv != 0.0f ? dlv : Lanes16{} + 1.0f) : Lanes16{};
     Lanes16 part[16] = {};
     bool valid[3];
     for (int c = 0; c < 3; ++c) {
@@ -163,8 +183,7 @@ template <int N>
         valid[c] = s2 >= codeLo && s2 <= codeHi;
         if (!valid[c])
             continue;
-        const float dl = d * float(s2);
-        const float inv = dl != 0.0f ? 1.0f / dl : 0.0f;
+        const float dl = dlv[c], inv = invv[c];
         Lanes16 e = {};
         for (int k = 0; k < N / 16; ++k) {
             const Lanes16 q = search::minLanes(search::maxLanes(search::roundLanes(xv[k] * inv), lo), hi);
@@ -1005,9 +1024,7 @@ void searchQ2K(const float* xb, const float* ib, AffParams& p)
         const float inv = 1.0f / dl;
         const float dm = dmin * float(p.m[j]);
         const float* xs = xb + 16 * j;
-#pragma omp simd
-        for (int l = 0; l < 16; ++l)
-            Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, 3.0f));
+        storeCodes<16>(xs, dm, inv, 0.0f, 3.0f, 0.0f, Ls);
     }
 }
 
@@ -1109,9 +1126,7 @@ void symFinish(const float* xb, const float* ib, const float* scales, float maxS
         }
         const float inv = 1.0f / dl;
         const float* xs = xb + 16 * j;
-#pragma omp simd
-        for (int l = 0; l < 16; ++l)
-            Ls[l] = std::uint8_t(clampf(search::roundMagic(xs[l] * inv), -float(NQ), float(NQ - 1)) + float(NQ));
+        storeCodes<16>(xs, 0.0f, inv, -float(NQ), float(NQ - 1), float(NQ), Ls);
     }
 }
 
@@ -1297,9 +1312,7 @@ void searchQ45K(const float* xb, const float* ib, AffParams& p)
         const float inv = 1.0f / dl;
         const float dm = dmin * float(p.m[j]);
         const float* xs = xb + 32 * j;
-#pragma omp simd
-        for (int l = 0; l < 32; ++l)
-            Ls[l] = std::uint8_t(clampf(search::roundMagic((xs[l] + dm) * inv), 0.0f, float(NMAX)));
+        storeCodes<32>(xs, dm, inv, 0.0f, float(NMAX), 0.0f, Ls);
     }
 }
 
