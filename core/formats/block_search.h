@@ -194,18 +194,18 @@ inline float laneMax(Lanes16 m)
 /// squared error it removes (0 when Σwl² = 0; candidate 0 counts even then); the first of the
 /// highest score wins. Scored in lanes, no branch per candidate.
 template <int NC>
-inline int symPick(const float* sumlx, const float* suml2, float& scale)
+inline int symPick(const Lanes16* sumlx, const Lanes16* suml2, float& scale)
 {
     constexpr int H = kSymLanesOf<NC> / 16;
-    Lanes16 r[H];
+    Lanes16 r[H], q[H];
     constexpr Ints16 kFirst = {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     for (int h = 0; h < H; ++h) {
-        const Lanes16 a = lanesOf(sumlx + 16 * h), b = lanesOf(suml2 + 16 * h);
-        const Lanes16 safe = b > 0.0f ? b : Lanes16{} + 1.0f;
+        const Lanes16 a = sumlx[h], b = suml2[h];
+        q[h] = b > 0.0f ? a / (b > 0.0f ? b : Lanes16{} + 1.0f) : Lanes16{};  // the scales
         Lanes16 none = Lanes16{} - INFINITY;
         if (h == 0)
             none = kFirst != 0 ? Lanes16{} : none;
-        r[h] = b > 0.0f ? (a / safe) * a : none;
+        r[h] = b > 0.0f ? q[h] * a : none;
     }
     Lanes16 m = r[0];
     if constexpr (H == 2)
@@ -215,7 +215,9 @@ inline int symPick(const float* sumlx, const float* suml2, float& scale)
     if constexpr (H == 2)
         hits |= laneBits(r[1] == best) << 16;
     const int win = hits ? std::countr_zero(hits) : 0;
-    scale = suml2[win] > 0.0f ? sumlx[win] / suml2[win] : 0.0f;
+    // Lane win of the scales by a register permute (a scalar load from the vectors' stores would
+    // wait for them).
+    scale = __builtin_shuffle(q[win / 16], Ints16{} + (win % 16))[0];
     return win;
 }
 
@@ -257,8 +259,13 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
         sumlx[c] = a;
         suml2[c] = b;
     }
+    Lanes16 va[NL / 16], vb[NL / 16];
+    for (int h = 0; h < NL / 16; ++h) {
+        va[h] = lanesOf(sumlx + 16 * h);
+        vb[h] = lanesOf(suml2 + 16 * h);
+    }
     float scale;
-    const int win = symPick<NC>(sumlx, suml2, scale);
+    const int win = symPick<NC>(va, vb, scale);
     if (L)
         for (int i = 0; i < n; ++i)
             L[i] = std::uint8_t(int(clampf(roundMagic(is[win] * x[i]), -float(nmax), float(nmax - 1))) + nmax);
@@ -293,15 +300,9 @@ template <int N, int NC = 32>
             qb += (wi * lb) * lb;
         }
     }
-    alignas(64) float sumlx[NL], suml2[NL];
-    std::memcpy(sumlx, &xa, 64);
-    std::memcpy(suml2, &qa, 64);
-    if constexpr (NL == 32) {
-        std::memcpy(sumlx + 16, &xb, 64);
-        std::memcpy(suml2 + 16, &qb, 64);
-    }
+    const Lanes16 va[2] = {xa, xb}, vb[2] = {qa, qb};
     float scale;
-    const int win = symPick<NC>(sumlx, suml2, scale);
+    const int win = symPick<NC>(va, vb, scale);
     const float iw = is[win];
     if (L)
         for (int i = 0; i < N; ++i)

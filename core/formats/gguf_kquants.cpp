@@ -163,20 +163,19 @@ template <int N>
                                            int codeHi, int& code)
 {
     // The scale codes code, code − 1 and code + 1: each one's weighted squared error is summed
-    // with the elements in lanes, then the three partial vectors are reduced together (lane k:
-    // candidate k). The first of least error wins.
+    // with the elements in lanes, then reduced by laneSum. The first of least error wins.
     static_assert(N % 16 == 0);
     static constexpr int kDc[3] = {0, -1, 1};
     using search::Lanes16;
     Lanes16 xv[N / 16], wv[N / 16];
     for (int k = 0; k < N / 16; ++k) {
         xv[k] = search::lanesOf(x + 16 * k);
-        wv[k] = w ? search::lanesOf(w + 16 * k) : Lanes16{} + 1.0f;
+        wv[k] = w ? search::lanesOf(w + 16 * k) : Lanes16{};
     }
     const Lanes16 lo = Lanes16{} + float(qlo), hi = Lanes16{} + float(qhi);
     const Lanes16 dlv = d * (float(code) + Lanes16{0, -1, 1});
     const Lanes16 invv = dlv != 0.0f ? 1.0f / (dlv != 0.0f ? dlv : Lanes16{} + 1.0f) : Lanes16{};
-    Lanes16 part[16] = {};
+    Lanes16 part[3] = {};
     bool valid[3];
     for (int c = 0; c < 3; ++c) {
         const int s2 = code + kDc[c];
@@ -188,11 +187,12 @@ template <int N>
         for (int k = 0; k < N / 16; ++k) {
             const Lanes16 q = search::minLanes(search::maxLanes(search::roundLanes(xv[k] * inv), lo), hi);
             const Lanes16 v = dl * q - xv[k];
-            e += wv[k] * v * v;
+            e += w ? wv[k] * v * v : v * v;
         }
         part[c] = e;
     }
-    const Lanes16 e = batch::reduce16(part, batch::Add{});
+    // Three sums by laneSum (the tree reduce16 uses, in fewer steps for three vectors).
+    const float e[3] = {search::laneSum(part[0]), search::laneSum(part[1]), search::laneSum(part[2])};
     int best = 0;
     for (int k = 1; k < 3; ++k)
         best = valid[k] && (!valid[best] || e[k] < e[best]) ? k : best;
