@@ -316,12 +316,6 @@ template <int N, int NC = 32>
 /// c = 1..nstep+1 are (rmin + rdelta·(c−1) + nmax) / (max − min) with the least-squares scale and
 /// minimum (minimum clamped to ≤ 0, then the scale refit). min is the block minimum clamped to ≤ 0.
 /// The candidate with the smallest weighted squared error wins (first on ties).
-template <int NL>
-struct AffineCandidates {
-    float is[NL];
-    int count = 0;
-};
-
 struct AffineSums {
     float sumW = 0, sumX = 0, sumWX2 = 0, min = 0, max = 0;
 };

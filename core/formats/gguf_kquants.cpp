@@ -986,6 +986,7 @@ void searchQ2K(const float* xb, const float* ib, AffParams& p)
 {
     // restrict: the compiler may not assume that stores of codes leave the input unchanged.
     std::uint8_t* __restrict L = p.L;
+    // 16 candidates, (nmax − 0.5 … nmax + 0.9) / range in steps of 0.1 (ggml: 17, to nmax + 1.0).
     float scales[16], mins[16];
     float maxScale = 0.0f, maxMin = 0.0f;
     for (int j = 0; j < 16; ++j) {
@@ -1272,7 +1273,8 @@ void searchQ45K(const float* xb, const float* ib, AffParams& p)
 {
     // restrict: the compiler may not assume that stores of codes leave the input unchanged.
     std::uint8_t* __restrict L = p.L;
-    // 16 candidates spanning ggml's range of inverse scales, (nmax − 1 … nmax + 1) / range.
+    // 16 candidates spanning ggml's range of inverse scales, (nmax − 1 … nmax + 1) / range (ggml
+    // takes 22 in steps of 0.1; on N(0,1) and Student-t3 data the SQNR is as good or better).
     constexpr float rmin = -1.0f, rdelta = 1.0f / 7.0f;
     constexpr int nstep = 14;
     float scales[8], mins[8];
