@@ -361,54 +361,32 @@ inline bool affinePrepare(const float* x, const float* w, int n, AffineSums& s)
     return s.max != s.min;
 }
 
-using Doubles8 = double __attribute__((vector_size(64)));
-using Longs8 = std::int64_t __attribute__((vector_size(64)));
-
-/// Lane-wise min of NaN-free doubles; bit k set where lane k of m is non-zero.
-inline Doubles8 minPairs(Doubles8 a, Doubles8 b)
-{
-    return b < a ? b : a;
-}
-inline unsigned laneBits(Longs8 m)
-{
-#if defined(__AVX512F__)
-    __m512i v;
-    std::memcpy(&v, &m, 64);
-    return _mm512_test_epi64_mask(v, v);
-#else
-    unsigned r = 0;
-    for (int k = 0; k < 8; ++k)
-        r |= unsigned(m[k] != 0) << k;
-    return r;
-#endif
-}
-
 /// Picks the best candidate from the per-candidate sums; returns the candidate index and the
 /// scale / minimum (value = scale · l + min, min ≤ 0). Candidate 0 keeps the round-to-nearest fit
 /// (scale 1/iscale[0], the block minimum); every other one takes its least-squares scale and
 /// minimum (scale alone when the minimum would be positive), and is skipped when the normal
 /// equations are singular. The winner is the first candidate of least error
-///   E = s²Σwl² + 2smΣwl − 2sΣwxl + m²Σw − 2mΣwx + Σwx², computed in double.
-/// NL (a multiple of 16, ≥ count) bounds the candidates at compile time, so the errors of all of
-/// them stay in registers; the first minimum is found without a branch per candidate.
+///   E = s²Σwl² + 2smΣwl − 2sΣwxl + m²Σw − 2mΣwx + Σwx².
+/// For a least-squares fit E = Σwx² − (sΣwxl + mΣwx), so the fits are ranked by that gain in float
+/// lanes and only candidate 0 and the best fit are compared in double (float rounding of the gain
+/// is ~1e-7 of Σwx², far below the error differences that decide). NL (a multiple of 16, ≥ count)
+/// bounds the candidates at compile time so their gains stay in registers.
 template <int NL = 64>
-[[gnu::always_inline]] inline int affinePickInline(const AffineSums& s, int count, const float* iscale, const float* sl, const float* sl2,
-                      const float* sxl, float& scale, float& min)
+[[gnu::always_inline]] inline int affinePickInline(const AffineSums& s, int count, const float* iscale,
+                                                   const float* sl, const float* sl2, const float* sxl,
+                                                   float& scale, float& min)
 {
     static_assert(NL % 16 == 0 && NL <= 64);
     constexpr int G = NL / 16;
-    using Floats8 = float __attribute__((vector_size(32)));
-    using Ints8 = std::int32_t __attribute__((vector_size(32)));
     constexpr Ints16 kIota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     constexpr Ints16 kLane0 = {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     alignas(64) float scs[NL], mns[NL];
-    Doubles8 e[2 * G];
+    Lanes16 gain[G];
     const float sw = s.sumW, sxs = s.sumX;
-    const double swd = s.sumW, sxd = s.sumX, sx2d = s.sumWX2;
     for (int g = 0; g < G; ++g) {
         const int c0 = 16 * g;
         if (c0 >= count) {
-            e[2 * g] = e[2 * g + 1] = Doubles8{} + double(INFINITY);
+            gain[g] = Lanes16{} - INFINITY;
             continue;
         }
         const Lanes16 vl = lanesOf(sl + c0), vl2 = lanesOf(sl2 + c0), vxl = lanesOf(sxl + c0);
@@ -417,48 +395,37 @@ template <int NL = 64>
         const Ints16 positiveMin = tm > 0.0f;
         ts = positiveMin ? vxl / vl2 : ts;
         tm = positiveMin ? Lanes16{} : tm;
-        // Singular (or NaN) fits and the lanes past `count` are not candidates; candidate 0 is
-        // always one, with its own scale and minimum.
-        Ints16 live = (D > 0.0f) & (kIota + c0 < count);
-        if (g == 0) {
-            ts = kLane0 != 0 ? Lanes16{} + 1.0f / iscale[0] : ts;
-            tm = kLane0 != 0 ? Lanes16{} + s.min : tm;
-            live |= kLane0;
-        }
         std::memcpy(scs + c0, &ts, sizeof ts);
         std::memcpy(mns + c0, &tm, sizeof tm);
-        for (int h = 0; h < 2; ++h) {
-            Floats8 f[5];
-            const Lanes16* src[5] = {&ts, &tm, &vl2, &vl, &vxl};
-            for (int k = 0; k < 5; ++k)
-                std::memcpy(&f[k], reinterpret_cast<const float*>(src[k]) + 8 * h, sizeof f[k]);
-            const Doubles8 sc = __builtin_convertvector(f[0], Doubles8), mn = __builtin_convertvector(f[1], Doubles8);
-            const Doubles8 l2 = __builtin_convertvector(f[2], Doubles8), l1 = __builtin_convertvector(f[3], Doubles8);
-            const Doubles8 xl = __builtin_convertvector(f[4], Doubles8);
-            Doubles8 ev = sc * sc * l2 + 2.0 * sc * mn * l1 - 2.0 * sc * xl + mn * mn * swd - 2.0 * mn * sxd + sx2d;
-            Ints8 m8;
-            std::memcpy(&m8, reinterpret_cast<const std::int32_t*>(&live) + 8 * h, sizeof m8);
-            const Longs8 m = __builtin_convertvector(m8, Longs8);
-            if (g == 0 && h == 0 && !(ev[0] == ev[0])) {  // a NaN first error keeps candidate 0
-                scale = scs[0];
-                min = mns[0];
-                return 0;
-            }
-            e[2 * g + h] = (m != 0) & (ev == ev) ? ev : Doubles8{} + double(INFINITY);
+        // A least-squares fit (s, m) leaves the error Σwx² − (s·Σwxl + m·Σwx): the larger this
+        // gain, the better. Singular (or NaN) fits and the lanes past `count` are not candidates;
+        // candidate 0 is scored on its own below.
+        const Lanes16 gv = ts * vxl + tm * sxs;
+        Ints16 live = (D > 0.0f) & (kIota + c0 < count) & (gv == gv);
+        if (g == 0)
+            live &= ~kLane0;
+        gain[g] = live ? gv : Lanes16{} - INFINITY;
+    }
+    // Candidate 0 (not a fit): its error from the full expression, in double.
+    scs[0] = 1.0f / iscale[0];
+    mns[0] = s.min;
+    const double sc0 = scs[0], mn0 = mns[0];
+    const double e0 = sc0 * sc0 * sl2[0] + 2.0 * sc0 * mn0 * sl[0] - 2.0 * sc0 * sxl[0] + mn0 * mn0 * s.sumW -
+                      2.0 * mn0 * s.sumX + double(s.sumWX2);
+    int win = 0;
+    if (e0 == e0) {  // a NaN first error keeps candidate 0
+        Lanes16 m = gain[0];
+        for (int g = 1; g < G; ++g)
+            m = maxLanes(m, gain[g]);
+        const float best = laneMax(m);
+        if (best > -INFINITY) {
+            std::uint64_t hits = 0;
+            for (int g = 0; g < G; ++g)
+                hits |= std::uint64_t(laneBits(gain[g] == best)) << (16 * g);
+            const int c = std::countr_zero(hits);
+            win = double(s.sumWX2) - double(best) < e0 ? c : 0;  // candidate 0 wins ties
         }
     }
-    // The least error (every lane is a number or +Inf), then its first candidate.
-    Doubles8 bv = e[0];
-    for (int k = 1; k < 2 * G; ++k)
-        bv = minPairs(bv, e[k]);
-    bv = minPairs(bv, __builtin_shuffle(bv, Longs8{4, 5, 6, 7, 0, 1, 2, 3}));
-    bv = minPairs(bv, __builtin_shuffle(bv, Longs8{2, 3, 0, 1, 6, 7, 4, 5}));
-    bv = minPairs(bv, __builtin_shuffle(bv, Longs8{1, 0, 3, 2, 5, 4, 7, 6}));
-    const double best = bv[0];
-    std::uint64_t hits = 0;
-    for (int k = 0; k < 2 * G; ++k)
-        hits |= std::uint64_t(laneBits(e[k] == best)) << (8 * k);
-    const int win = hits ? std::countr_zero(hits) : 0;
     scale = scs[win];
     min = mns[win];
     return win;
