@@ -556,4 +556,63 @@ template <int N, int NL>
     return scale;
 }
 
+/// Two affine searches of N values (N a multiple of 16) at once, each over 8 candidates (nstep 6):
+/// lanes 0..7 hold the candidates of search 0, lanes 8..15 those of search 1, so one pass over
+/// the elements serves both. The same candidates, sums (in element order) and pick as
+/// affineSearchRef(x[h], w[h], N, nmax, rmin, rdelta, 6, nullptr, &minOut[h]), which it equals bit
+/// for bit; no codes are written.
+template <int N>
+[[gnu::noinline]] void affineSearchPair(const float* const x[2], const float* const w[2], int nmax, float rmin,
+                                        float rdelta, float scale[2], float minOut[2])
+{
+    static_assert(N % 16 == 0);
+    constexpr int kStep = 6;  // 8 candidates
+    AffineSums s[2];
+    bool live[2];
+    alignas(64) float is[2][16] = {};
+    for (int h = 0; h < 2; ++h) {
+        live[h] = affinePrepare(x[h], w[h], N, s[h]);
+        if (live[h])
+            affineInverseScales(s[h], nmax, rmin, rdelta, kStep, is[h]);
+        else
+            std::memset(is[h], 0, sizeof is[h]);  // sums stay finite; the result is not used
+    }
+    constexpr Ints16 kHigh = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
+    const Lanes16 isv = __builtin_shuffle(lanesOf(is[0]), lanesOf(is[1]),
+                                          Ints16{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23});
+    const Lanes16 mnv = kHigh != 0 ? Lanes16{} + s[1].min : Lanes16{} + s[0].min;
+    const Lanes16 vtop = Lanes16{} + float(nmax);
+    Lanes16 a0 = {}, a2 = {}, ax = {};
+    for (int i0 = 0; i0 < N; i0 += 16) {
+        const Lanes16 xa = lanesOf(x[0] + i0), xb = lanesOf(x[1] + i0);
+        const Lanes16 wa = lanesOf(w[0] + i0), wb = lanesOf(w[1] + i0);
+        for (int k = 0; k < 16; ++k) {
+            // element i0 + k of search 0 in lanes 0..7, of search 1 in lanes 8..15
+            const Ints16 pick = {k, k, k, k, k, k, k, k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k};
+            const Lanes16 xv = __builtin_shuffle(xa, xb, pick), wv = __builtin_shuffle(wa, wb, pick);
+            const Lanes16 l = minLanes(roundLanes(isv * (xv - mnv)), vtop);
+            const Lanes16 wl = wv * l;
+            a0 += wl;
+            a2 += wl * l;
+            ax += wl * xv;
+        }
+    }
+    // Search h's sums start at lane 8h; affinePick reads 16 lanes and ignores those past count 8.
+    alignas(64) float sl[24] = {}, sl2[24] = {}, sxl[24] = {};
+    std::memcpy(sl, &a0, 64);
+    std::memcpy(sl2, &a2, 64);
+    std::memcpy(sxl, &ax, 64);
+    for (int h = 0; h < 2; ++h) {
+        if (!live[h]) {
+            scale[h] = 0.0f;
+            minOut[h] = -s[h].min;
+            continue;
+        }
+        float sc, mn;
+        affinePickInline<16>(s[h], kStep + 2, is[h], sl + 8 * h, sl2 + 8 * h, sxl + 8 * h, sc, mn);
+        scale[h] = sc;
+        minOut[h] = -mn;
+    }
+}
+
 } // namespace ql::search
