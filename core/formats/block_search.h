@@ -190,6 +190,16 @@ inline float laneMax(Lanes16 m)
     return m[0];
 }
 
+/// Smallest lane (NaN-free input; exact, the order does not matter).
+inline float laneMin(Lanes16 m)
+{
+    m = minLanes(m, __builtin_shuffle(m, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+    m = minLanes(m, __builtin_shuffle(m, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+    m = minLanes(m, __builtin_shuffle(m, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+    m = minLanes(m, __builtin_shuffle(m, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
+    return m[0];
+}
+
 /// Chooses the winner from the sums: candidate c scores (Σwxl / Σwl²)·Σwxl, the weighted
 /// squared error it removes (0 when Σwl² = 0; candidate 0 counts even then); the first of the
 /// highest score wins. Scored in lanes, no branch per candidate.

@@ -131,12 +131,14 @@ template <int N>
     constexpr Lanes16 kDm = {0, 0, 0, -1, 1, -1, 1, -1, 1, 0, 0, 0, 0, 0, 0, 0};
     const Lanes16 dlv = d * (float(sc) + kDs), mlv = dmin * (float(m) + kDm);
     const Lanes16 invv = dlv != 0.0f ? 1.0f / (dlv != 0.0f ? dlv : Lanes16{} + 1.0f) : Lanes16{};
+    // The pairs within [0, maxCode], as a lane mask and as bits.
+    constexpr search::Ints16 kPairs = {-1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0};
+    const Lanes16 s2v = float(sc) + kDs, m2v = float(m) + kDm, hiv = Lanes16{} + float(maxCode);
+    const search::Ints16 inRange = kPairs & (s2v >= 0.0f) & (s2v <= hiv) & (m2v >= 0.0f) & (m2v <= hiv);
+    const unsigned valid = search::laneBits(inRange);
     Lanes16 part[16] = {};
-    bool valid[9];
     for (int p = 0; p < 9; ++p) {
-        const int s2 = sc + kOrder[p][0], m2 = m + kOrder[p][1];
-        valid[p] = s2 >= 0 && s2 <= maxCode && m2 >= 0 && m2 <= maxCode;
-        if (!valid[p])
+        if (!(valid >> p & 1))
             continue;
         const float dl = dlv[p], ml = mlv[p], inv = invv[p];
         Lanes16 e = {};
@@ -149,13 +151,14 @@ template <int N>
         part[p] = e;
     }
     const Lanes16 e = batch::reduce16(part, batch::Add{});
-    int best = 0;
-    for (int k = 1; k < 9; ++k)
-        best = valid[k] && (!valid[best] || e[k] < e[best]) ? k : best;
-    if (valid[best]) {
-        sc += kOrder[best][0];
-        m += kOrder[best][1];
-    }
+    // The first pair of least error among the valid ones, without a branch per pair (the current
+    // pair is always valid; a NaN error of it keeps it, as a sequential scan would).
+    if (!(e[0] == e[0]))
+        return;
+    const Lanes16 scored = (inRange != 0) & (e == e) ? e : Lanes16{} + INFINITY;
+    const int best = std::countr_zero(search::laneBits(scored == search::laneMin(scored)));
+    sc += kOrder[best][0];
+    m += kOrder[best][1];
 }
 
 template <int N>
