@@ -314,14 +314,21 @@ inline void sortUnique(std::vector<float>& v)
     v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
+/// gcd(|a|, |b|) (gcd(0, b) = |b|), binary: shifts and subtractions, no division.
 inline int gcdInt(int a, int b)
 {
-    while (b) {
-        const int t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
+    unsigned u = unsigned(a < 0 ? -a : a), v = unsigned(b < 0 ? -b : b);
+    if (u == 0 || v == 0)
+        return int(u | v);
+    const int shift = std::countr_zero(u | v);
+    u >>= std::countr_zero(u);
+    do {
+        v >>= std::countr_zero(v);
+        if (u > v)
+            std::swap(u, v);
+        v -= u;
+    } while (v != 0);
+    return int(u << shift);
 }
 
 // ---- symmetric lattices (Q3_K: q ∈ [−4, 3], s ∈ [−32, 31]; Q6_K: q ∈ [−32, 31], s ∈ [−128, 127]) --
@@ -481,10 +488,38 @@ inline int presentGcd(std::uint64_t present)
     return g;
 }
 
-/// Bit v is set when one of the N bytes equals v (every byte < 64); 8 bytes per 64-bit-lane step.
+template <typename V, typename Op>
+inline auto laneReduce(V v, Op op)
+{
+    using search::Ints16;
+    v = op(v, __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+    v = op(v, __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+    v = op(v, __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+    v = op(v, __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
+    return v[0];
+}
+
+/// Bit v is set when one of the N bytes equals v (every byte < 64): 16 bytes per step in two
+/// 32-bit halves when N is a multiple of 16, else 8 bytes per 64-bit-lane step.
 template <int N>
 inline std::uint64_t presentBits(const std::uint8_t* v)
 {
+    if constexpr (N % 16 == 0) {  // 16 bytes per step in 32-bit lanes while every code is < 32
+        using U8x16 = std::uint8_t __attribute__((vector_size(16)));
+        using U32x16 = std::uint32_t __attribute__((vector_size(64)));
+        U32x16 lo = {}, hi = {};
+        for (int k = 0; k < N; k += 16) {
+            U8x16 b;
+            std::memcpy(&b, v + k, 16);
+            const U32x16 c = __builtin_convertvector(b, U32x16);
+            lo |= (c < 32u) & ((U32x16{} + 1u) << (c & 31u));
+            hi |= (c >= 32u) & ((U32x16{} + 1u) << (c & 31u));
+        }
+        const auto orAll = [](U32x16 a) {
+            return std::uint32_t(laneReduce(a, [](U32x16 x, U32x16 y) { return x | y; }));
+        };
+        return std::uint64_t(orAll(lo)) | std::uint64_t(orAll(hi)) << 32;
+    }
     using U8x8 = std::uint8_t __attribute__((vector_size(8)));
     using U64x8 = std::uint64_t __attribute__((vector_size(64)));
     using I64x8 = std::int64_t __attribute__((vector_size(64)));
@@ -500,16 +535,6 @@ inline std::uint64_t presentBits(const std::uint8_t* v)
     return acc[0];
 }
 
-template <typename V, typename Op>
-inline auto laneReduce(V v, Op op)
-{
-    using search::Ints16;
-    v = op(v, __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
-    v = op(v, __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
-    v = op(v, __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
-    v = op(v, __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
-    return v[0];
-}
 
 /// Code magnitudes of one 16-element sub-block (stored codes L = q + NQ): the largest, the index
 /// of its first occurrence, and the magnitudes present (bit a for |q| = a, a ≥ 1).
@@ -946,12 +971,14 @@ template <int NSUB, int NQ, int S>
             unique = false;
             break;
         }
-        gs = gcdInt(gs, p.sc[j]);
+        if (gs != 1)  // gcd(1, ·) = 1: the usual case after a few sub-blocks
+            gs = gcdInt(gs, p.sc[j]);
         maxSc = std::max(maxSc, p.sc[j]);
         if (dmin > 0.0f) {
             if (hi - lo == NQ) {
                 if (p.m[j] > 0) {
-                    gF = gcdInt(gF, p.m[j]);
+                    if (gF != 1)
+                        gF = gcdInt(gF, p.m[j]);
                     maxF = std::max(maxF, p.m[j]);
                 }
             } else {
