@@ -803,11 +803,15 @@ template <int NSUB, int NQ, int S>
     int j0 = -1;
     for (int j = 0; j < NSUB; ++j) {
         const float* xj = x + kLen * j;
-        float lo = xj[0], hi = xj[0];
-        for (int i = 1; i < kLen; ++i) {
-            lo = std::min(lo, xj[i]);
-            hi = std::max(hi, xj[i]);
+        // Extremes in lanes (exact: the order does not matter).
+        search::Lanes16 vlo = search::lanesOf(xj), vhi = vlo;
+        for (int i = 16; i < kLen; i += 16) {
+            vlo = search::minLanes(vlo, search::lanesOf(xj + i));
+            vhi = search::maxLanes(vhi, search::lanesOf(xj + i));
         }
+        const float lo = search::laneMin(vlo), hi = search::laneMax(vhi);
+        if (!(lo <= hi))
+            return false;  // a NaN: no decode
         g.lo[j] = lo;
         g.hi[j] = hi;
         g.K[j] = 0;
