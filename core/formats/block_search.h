@@ -132,29 +132,26 @@ inline float laneAbsMax(const float* x)
 // ---- symmetric grids (the make_qx_quants family): codes l ∈ [−nmax, nmax − 1] ----------------
 
 /// Candidate lists of the symmetric search (max is the signed value of largest magnitude);
-/// candidate 0 is −nmax / max, candidate c > 0 is −(nmax + step·k)/max:
-///   NC = 32: k = −15..−1, 1..16, step 0.1 (ggml's list is the k = −9..9 part of it);
-///   NC = 16: k = −8..−1, 1..7, step 0.15 (ggml's span in one vector of lanes);
-///   NC = 8:  k = −4..−1, 1..3, step 0.1; lanes 8..15 repeat candidate 0 and never win.
+/// candidate 0 is −nmax / max, candidate c > 0 is −(nmax + step·k)/max, step = StepPct / 100:
+///   NC = 32: k = −15..−1, 1..16 (with step 0.1 ggml's list is the k = −9..9 part of it);
+///   NC = 8:  k = −4..−1, 1..3; lanes 8..15 repeat candidate 0 and never win.
 /// The sub-block searches of the K-quants are followed by a refit of the scale codes against the
-/// true error, and there a short list measures better than a wide one: with the weights x² a wide
-/// search picks scales that favour the largest values.
+/// true error, and there a short list measures as good as a wide one or better: with the weights
+/// x² a wide search picks scales that favour the largest values.
 template <int NC>
 inline constexpr int kSymLanesOf = NC < 16 ? 16 : NC;
 
-template <int NC>
+template <int NC, int StepPct = 10>
 inline void symInverseScales(float max, int nmax, float* is)
 {
     // The k of each lane (0 for candidate 0 and for padding). Vector lanes, not a table: GCC 12
     // at -O3 folded loads from a constexpr table of this kind to zeros.
-    static_assert(NC == 8 || NC == 16 || NC == 32);
-    constexpr float step = NC == 16 ? 0.15f : 0.1f;
+    static_assert(NC == 8 || NC == 32);
+    constexpr float step = float(StepPct) / 100.0f;  // 0.1f for 10: division is correctly rounded
     Lanes16 k[2];
     if constexpr (NC == 32) {
         k[0] = Lanes16{0, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
         k[1] = Lanes16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    } else if constexpr (NC == 16) {
-        k[0] = Lanes16{0, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7};
     } else {
         k[0] = Lanes16{0, -4, -3, -2, -1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0};
     }
@@ -247,7 +244,7 @@ inline bool symPrepare(const float* x, int n, float& max)
 
 /// Reference: weighted symmetric search over n values, codes L[i] = l + nmax (or null). Returns
 /// the scale.
-template <int NC = 32>
+template <int NC = 32, int StepPct = 10>
 inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::uint8_t* L)
 {
     float max;
@@ -258,7 +255,7 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
     }
     constexpr int NL = kSymLanesOf<NC>;
     alignas(64) float is[NL], sumlx[NL], suml2[NL];
-    symInverseScales<NC>(max, nmax, is);
+    symInverseScales<NC, StepPct>(max, nmax, is);
     for (int c = 0; c < NL; ++c) {
         float a = 0.0f, b = 0.0f;
         for (int i = 0; i < n; ++i) {
@@ -283,7 +280,7 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
 }
 
 /// Fast twin of symSearchRef for a compile-time n (candidates in SIMD lanes).
-template <int N, int NC = 32>
+template <int N, int NC = 32, int StepPct = 10>
 [[gnu::noinline]] float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L)
 {
     float max;
@@ -294,7 +291,7 @@ template <int N, int NC = 32>
     }
     constexpr int NL = kSymLanesOf<NC>;
     alignas(64) float is[NL];
-    symInverseScales<NC>(max, nmax, is);
+    symInverseScales<NC, StepPct>(max, nmax, is);
     const Lanes16 isa = lanesOf(is), isb = lanesOf(is + NL - 16);
     Lanes16 xa = {}, xb = {}, qa = {}, qb = {};
     const float lo = -float(nmax), hi = float(nmax - 1);
@@ -318,6 +315,51 @@ template <int N, int NC = 32>
         for (int i = 0; i < N; ++i)
             L[i] = std::uint8_t(int(clampf(roundMagic(iw * x[i]), lo, hi)) + nmax);
     return scale;
+}
+
+/// Two symmetric searches of N values (N a multiple of 16) at once over the 8-candidate list:
+/// lanes 0..7 hold the candidates of search 0, lanes 8..15 those of search 1. The same sums (in
+/// element order) and pick as symSearchRef<8, StepPct>(x[h], w[h], N, nmax, nullptr), which it
+/// equals bit for bit; no codes are written.
+template <int N, int StepPct>
+[[gnu::noinline]] void symSearchPair(const float* const x[2], const float* const w[2], int nmax, float scale[2])
+{
+    static_assert(N % 16 == 0);
+    bool live[2];
+    alignas(64) float is[2][16] = {};
+    for (int h = 0; h < 2; ++h) {
+        float max;
+        live[h] = symPrepare(x[h], N, max);
+        if (live[h])
+            symInverseScales<8, StepPct>(max, nmax, is[h]);  // else 0: sums stay finite, unused
+    }
+    const Lanes16 isv = __builtin_shuffle(lanesOf(is[0]), lanesOf(is[1]),
+                                          Ints16{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23});
+    const Lanes16 vlo = Lanes16{} - float(nmax), vhi = Lanes16{} + float(nmax - 1);
+    Lanes16 sx = {}, s2 = {};
+    for (int i0 = 0; i0 < N; i0 += 16) {
+        const Lanes16 xa = lanesOf(x[0] + i0), xb = lanesOf(x[1] + i0);
+        const Lanes16 wa = lanesOf(w[0] + i0), wb = lanesOf(w[1] + i0);
+        for (int k = 0; k < 16; ++k) {
+            // element i0 + k of search 0 in lanes 0..7, of search 1 in lanes 8..15
+            const Ints16 pick = {k, k, k, k, k, k, k, k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k};
+            const Lanes16 xv = __builtin_shuffle(xa, xb, pick), wv = __builtin_shuffle(wa, wb, pick);
+            const Lanes16 l = minLanes(maxLanes(roundLanes(isv * xv), vlo), vhi);
+            sx += (wv * xv) * l;
+            s2 += (wv * l) * l;
+        }
+    }
+    for (int h = 0; h < 2; ++h) {
+        if (!live[h]) {
+            scale[h] = 0.0f;
+            continue;
+        }
+        // Search h's sums as symSearch holds them: 8 candidates, then 8 copies of candidate 0.
+        const Ints16 half = h == 0 ? Ints16{0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0}
+                                   : Ints16{8, 9, 10, 11, 12, 13, 14, 15, 8, 8, 8, 8, 8, 8, 8, 8};
+        const Lanes16 va[1] = {__builtin_shuffle(sx, half)}, vb[1] = {__builtin_shuffle(s2, half)};
+        symPick<8>(va, vb, scale[h]);
+    }
 }
 
 // ---- affine grids with a minimum (the make_qkx2_quants family): codes l ∈ [0, nmax] -----------
