@@ -7,8 +7,9 @@
 // second pass over the data is needed:
 //   E(s, m) = s²Σwl² + 2smΣwl − 2sΣwxl + m²Σw − 2mΣwx + Σwx².
 // The `…Ref` versions loop candidate by candidate; the fast versions loop element by element with
-// the candidates in SIMD lanes. Each lane accumulates in element order and floating-point
-// contraction is off (ISO C++ mode), so both produce bit-identical sums and hence identical codes.
+// the candidates in SIMD lanes (the …Pair versions: two searches of 8 candidates in the two
+// halves of the lanes). Each lane accumulates in element order and floating-point contraction is
+// off (ISO C++ mode), so both produce bit-identical sums and hence identical codes.
 
 #include <algorithm>
 #include <bit>
