@@ -95,16 +95,34 @@ inline Lanes16 maxLanes(Lanes16 v, Lanes16 t)
 #endif
 }
 
-/// Sum of the 16 lanes by halving (a fixed order, so every caller gets the same bits). Horizontal
-/// reductions written this way stay in registers; GCC 12 lowers an `omp simd` reduction over a
-/// short block to a spill and a scalar chain.
+/// Reduction of the 16 lanes by halving: op(v, v with halves swapped), then quarters, pairs and
+/// neighbours (a fixed order, so every caller gets the same bits). Works for float and int lanes.
+/// Horizontal reductions written this way stay in registers; GCC 12 lowers an `omp simd`
+/// reduction over a short block to a spill and a scalar chain.
+template <typename V, typename Op>
+inline auto laneReduce(V v, Op op)
+{
+    v = op(v, __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+    v = op(v, __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+    v = op(v, __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+    v = op(v, __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
+    return v[0];
+}
+
+/// Sum of the 16 lanes (laneReduce's order).
 inline float laneSum(Lanes16 v)
 {
-    v += __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-    v += __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-    v += __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-    v += __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-    return v[0];
+    return laneReduce(v, [](Lanes16 a, Lanes16 b) { return a + b; });
+}
+
+/// Largest / smallest lane (NaN-free input; exact, the order does not matter).
+inline float laneMax(Lanes16 v)
+{
+    return laneReduce(v, [](Lanes16 a, Lanes16 b) { return maxLanes(a, b); });
+}
+inline float laneMin(Lanes16 v)
+{
+    return laneReduce(v, [](Lanes16 a, Lanes16 b) { return minLanes(a, b); });
 }
 
 /// max |x| over N values (N a multiple of 16), exact (max is order-free). NaN-free input.
@@ -118,15 +136,7 @@ inline float laneAbsMax(const float* x)
         const Lanes16 a = v < 0.0f ? -v : v;
         m = a > m ? a : m;
     }
-    Lanes16 t = __builtin_shuffle(m, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-    m = t > m ? t : m;
-    t = __builtin_shuffle(m, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-    m = t > m ? t : m;
-    t = __builtin_shuffle(m, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-    m = t > m ? t : m;
-    t = __builtin_shuffle(m, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-    m = t > m ? t : m;
-    return m[0];
+    return laneMax(m);
 }
 
 
@@ -176,26 +186,6 @@ inline unsigned laneBits(Ints16 m)
         b |= unsigned(m[k] != 0) << k;
     return b;
 #endif
-}
-
-/// Largest lane (NaN-free input; exact, the order does not matter).
-inline float laneMax(Lanes16 m)
-{
-    m = maxLanes(m, __builtin_shuffle(m, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
-    m = maxLanes(m, __builtin_shuffle(m, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
-    m = maxLanes(m, __builtin_shuffle(m, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
-    m = maxLanes(m, __builtin_shuffle(m, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
-    return m[0];
-}
-
-/// Smallest lane (NaN-free input; exact, the order does not matter).
-inline float laneMin(Lanes16 m)
-{
-    m = minLanes(m, __builtin_shuffle(m, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
-    m = minLanes(m, __builtin_shuffle(m, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
-    m = minLanes(m, __builtin_shuffle(m, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
-    m = minLanes(m, __builtin_shuffle(m, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
-    return m[0];
 }
 
 /// Chooses the winner from the sums: candidate c scores (Σwxl / Σwl²)·Σwxl, the weighted
@@ -280,8 +270,8 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
     return scale;
 }
 
-/// Fast twin of symSearchRef for a compile-time n (candidates in SIMD lanes).
-template <int N, int NC = 32, int StepPct = 10>
+/// Fast twin of symSearchRef<32> for a compile-time n (candidates in SIMD lanes).
+template <int N>
 [[gnu::noinline]] float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L)
 {
     float max;
@@ -290,33 +280,34 @@ template <int N, int NC = 32, int StepPct = 10>
             L[i] = std::uint8_t(nmax);
         return 0.0f;
     }
-    constexpr int NL = kSymLanesOf<NC>;
-    alignas(64) float is[NL];
-    symInverseScales<NC, StepPct>(max, nmax, is);
-    const Lanes16 isa = lanesOf(is), isb = lanesOf(is + NL - 16);
+    alignas(64) float is[32];
+    symInverseScales<32>(max, nmax, is);
+    const Lanes16 isa = lanesOf(is), isb = lanesOf(is + 16);
     Lanes16 xa = {}, xb = {}, qa = {}, qb = {};
     const float lo = -float(nmax), hi = float(nmax - 1);
     const Lanes16 vlo = Lanes16{} + lo, vhi = Lanes16{} + hi;
     for (int i = 0; i < N; ++i) {
         const float xi = x[i], wi = w[i], wx = wi * xi;
         const Lanes16 la = minLanes(maxLanes(roundLanes(isa * xi), vlo), vhi);
+        const Lanes16 lb = minLanes(maxLanes(roundLanes(isb * xi), vlo), vhi);
         xa += wx * la;
+        xb += wx * lb;
         qa += (wi * la) * la;
-        if constexpr (NL == 32) {
-            const Lanes16 lb = minLanes(maxLanes(roundLanes(isb * xi), vlo), vhi);
-            xb += wx * lb;
-            qb += (wi * lb) * lb;
-        }
+        qb += (wi * lb) * lb;
     }
     const Lanes16 va[2] = {xa, xb}, vb[2] = {qa, qb};
     float scale;
-    const int win = symPick<NC>(va, vb, scale);
+    const int win = symPick<32>(va, vb, scale);
     const float iw = is[win];
     if (L)
         for (int i = 0; i < N; ++i)
             L[i] = std::uint8_t(int(clampf(roundMagic(iw * x[i]), lo, hi)) + nmax);
     return scale;
 }
+
+/// The shuffle of two vectors (a, b) that puts a[k] in lanes 0..7 and b[k] in lanes 8..15 is
+/// kPairElement + k: how the paired searches spread element k of their two sub-blocks.
+inline constexpr Ints16 kPairElement = {0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16};
 
 /// Two symmetric searches of N values (N a multiple of 16) at once over the 8-candidate list:
 /// lanes 0..7 hold the candidates of search 0, lanes 8..15 those of search 1. The same sums (in
@@ -343,7 +334,7 @@ template <int N, int StepPct>
         const Lanes16 wa = lanesOf(w[0] + i0), wb = lanesOf(w[1] + i0);
         for (int k = 0; k < 16; ++k) {
             // element i0 + k of search 0 in lanes 0..7, of search 1 in lanes 8..15
-            const Ints16 pick = {k, k, k, k, k, k, k, k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k};
+            const Ints16 pick = kPairElement + k;
             const Lanes16 xv = __builtin_shuffle(xa, xb, pick), wv = __builtin_shuffle(wa, wb, pick);
             const Lanes16 l = minLanes(maxLanes(roundLanes(isv * xv), vlo), vhi);
             sx += (wv * xv) * l;
@@ -484,9 +475,9 @@ template <int NL = 64>
     return win;
 }
 
-/// affinePickInline out of line. Inlined into a search over 32 values, the pick crowds the
-/// search's accumulators out of registers (GCC 12 then keeps them on the stack); over 16 values
-/// the call costs more than it saves.
+/// affinePickInline out of line. Inlined into the 32-lane search, the pick crowds the search's
+/// accumulators out of registers (GCC 12 then keeps them on the stack); the paired searches,
+/// with fewer live vectors, take it inline.
 template <int NL = 64>
 [[gnu::noinline]] int affinePick(const AffineSums& s, int count, const float* iscale, const float* sl,
                                  const float* sl2, const float* sxl, float& scale, float& min)
@@ -547,7 +538,7 @@ inline float affineSearchRef(const float* x, const float* w, int n, int nmax, fl
 /// candidate 0 that never win) are compile-time constants.
 template <int N, int NL>
 [[gnu::noinline]] float affineSearch(const float* x, const float* w, int nmax, float rmin, float rdelta, int nstep,
-                          std::uint8_t* L, float* minOut)
+                                     std::uint8_t* L, float* minOut)
 {
     AffineSums s;
     if (!affinePrepare(x, w, N, s)) {
@@ -556,51 +547,40 @@ template <int N, int NL>
         *minOut = -s.min;
         return 0.0f;
     }
-    static_assert(NL == 16 || NL == 32, "the affine search runs 16 or 32 candidate lanes");
-    constexpr int K = NL / 16;
+    static_assert(NL == 32, "the affine search runs 32 candidate lanes");
     alignas(64) float is[NL];
     const int count = affineInverseScales(s, nmax, rmin, rdelta, nstep, is);
     for (int c = count; c < NL; ++c)
         is[c] = is[0];
     // Named accumulators: in arrays GCC keeps them in memory, and the loop then waits on
     // store-to-load forwarding every element.
-    const Lanes16 is0 = lanesOf(is), is1 = lanesOf(is + 16 * (K - 1));
+    const Lanes16 is0 = lanesOf(is), is1 = lanesOf(is + 16);
     Lanes16 a0 = {}, a2 = {}, ax = {}, b0 = {}, b2 = {}, bx = {};
     const float mn = s.min, top = float(nmax);
     const Lanes16 vtop = Lanes16{} + top;
     // Codes are ≥ 0 without a clamp: every inverse scale is positive and x − min ≥ 0.
     for (int i = 0; i < N; ++i) {
         const float xi = x[i], wi = w[i], di = x[i] - mn;
-        const Lanes16 l = minLanes(roundLanes(is0 * di), vtop);
-        const Lanes16 wl = wi * l;
+        const Lanes16 l = minLanes(roundLanes(is0 * di), vtop), m = minLanes(roundLanes(is1 * di), vtop);
+        const Lanes16 wl = wi * l, wm = wi * m;
         a0 += wl;
         a2 += wl * l;
         ax += wl * xi;
-        if constexpr (K == 2) {
-            const Lanes16 m = minLanes(roundLanes(is1 * di), vtop);
-            const Lanes16 wm = wi * m;
-            b0 += wm;
-            b2 += wm * m;
-            bx += wm * xi;
-        }
+        b0 += wm;
+        b2 += wm * m;
+        bx += wm * xi;
     }
     alignas(64) float sl[NL], sl2[NL], sxl[NL];
     for (int c = 0; c < 16; ++c) {
         sl[c] = a0[c];
         sl2[c] = a2[c];
         sxl[c] = ax[c];
-        if constexpr (K == 2) {
-            sl[16 + c] = b0[c];
-            sl2[16 + c] = b2[c];
-            sxl[16 + c] = bx[c];
-        }
+        sl[16 + c] = b0[c];
+        sl2[16 + c] = b2[c];
+        sxl[16 + c] = bx[c];
     }
     float scale, min;
-    int win;
-    if constexpr (N >= 32)
-        win = affinePick<NL>(s, count, is, sl, sl2, sxl, scale, min);
-    else
-        win = affinePickInline<NL>(s, count, is, sl, sl2, sxl, scale, min);
+    const int win = affinePick<NL>(s, count, is, sl, sl2, sxl, scale, min);
     const float iw = is[win];
     if (L)
         for (int i = 0; i < N; ++i)
@@ -641,7 +621,7 @@ template <int N>
         const Lanes16 wa = lanesOf(w[0] + i0), wb = lanesOf(w[1] + i0);
         for (int k = 0; k < 16; ++k) {
             // element i0 + k of search 0 in lanes 0..7, of search 1 in lanes 8..15
-            const Ints16 pick = {k, k, k, k, k, k, k, k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k, 16 + k};
+            const Ints16 pick = kPairElement + k;
             const Lanes16 xv = __builtin_shuffle(xa, xb, pick), wv = __builtin_shuffle(wa, wb, pick);
             const Lanes16 l = minLanes(roundLanes(isv * (xv - mnv)), vtop);
             const Lanes16 wl = wv * l;

@@ -488,17 +488,6 @@ inline int presentGcd(std::uint64_t present)
     return g;
 }
 
-template <typename V, typename Op>
-inline auto laneReduce(V v, Op op)
-{
-    using search::Ints16;
-    v = op(v, __builtin_shuffle(v, Ints16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
-    v = op(v, __builtin_shuffle(v, Ints16{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
-    v = op(v, __builtin_shuffle(v, Ints16{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
-    v = op(v, __builtin_shuffle(v, Ints16{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}));
-    return v[0];
-}
-
 /// Bit v is set when one of the N bytes equals v (every byte < 64): 16 bytes per step in two
 /// 32-bit halves when N is a multiple of 16, else 8 bytes per 64-bit-lane step.
 template <int N>
@@ -516,7 +505,7 @@ inline std::uint64_t presentBits(const std::uint8_t* v)
             hi |= (c >= 32u) & ((U32x16{} + 1u) << (c & 31u));
         }
         const auto orAll = [](U32x16 a) {
-            return std::uint32_t(laneReduce(a, [](U32x16 x, U32x16 y) { return x | y; }));
+            return std::uint32_t(search::laneReduce(a, [](U32x16 x, U32x16 y) { return x | y; }));
         };
         return std::uint64_t(orAll(lo)) | std::uint64_t(orAll(hi)) << 32;
     }
@@ -549,10 +538,10 @@ inline void symSubStats(const std::uint8_t* L, int& qmax, int& first, std::uint6
     const Ints16 mag = v < 0 ? -v : v;
     const Ints16 one = Ints16{} + 1;
     const Ints16 bits = (mag > 0) & (one << ((mag - 1) & 31));  // |q| ≤ 32: bit a − 1
-    present = std::uint64_t(std::uint32_t(laneReduce(bits, [](Ints16 a, Ints16 c) { return a | c; }))) << 1;
-    qmax = laneReduce(mag, [](Ints16 a, Ints16 c) { return a > c ? a : c; });
+    present = std::uint64_t(std::uint32_t(search::laneReduce(bits, [](Ints16 a, Ints16 c) { return a | c; }))) << 1;
+    qmax = search::laneReduce(mag, [](Ints16 a, Ints16 c) { return a > c ? a : c; });
     const Ints16 idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    first = laneReduce(mag == qmax ? idx : Ints16{} + 16, [](Ints16 a, Ints16 c) { return a < c ? a : c; });
+    first = search::laneReduce(mag == qmax ? idx : Ints16{} + 16, [](Ints16 a, Ints16 c) { return a < c ? a : c; });
 }
 
 /// Canonical form of a searched symmetric block (same decode).
