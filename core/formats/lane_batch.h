@@ -185,6 +185,22 @@ inline float roundToF16(float v)
 #endif
 }
 
+/// The 16 lanes rounded to fp16 and back (the same as roundToF16 lane by lane).
+inline Lanes16 roundToF16(Lanes16 v)
+{
+#if defined(__AVX512F__)
+    __m512 r;
+    std::memcpy(&r, &v, sizeof r);
+    // The masked forms: GCC 12 warns of an uninitialised operand in the plain ones.
+    r = _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_cvtps_ph(0xFFFF, r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    std::memcpy(&v, &r, sizeof r);
+#else
+    for (int i = 0; i < 16; ++i)
+        v[i] = roundToF16(v[i]);
+#endif
+    return v;
+}
+
 /// The low byte of each of the 16 lanes → 16 bytes (codes that fit a byte, signed or not).
 inline void storeBytes(Ints16 v, std::uint8_t* dst)
 {
