@@ -7,8 +7,8 @@
 // second pass over the data is needed:
 //   E(s, m) = s²Σwl² + 2smΣwl − 2sΣwxl + m²Σw − 2mΣwx + Σwx².
 // The `…Ref` versions loop candidate by candidate; the fast versions loop element by element with
-// the candidates in SIMD lanes (the …Pair versions: two searches of 8 candidates in the two
-// halves of the lanes). Each lane accumulates in element order and floating-point contraction is
+// the candidates in SIMD lanes (affineSearchPair: two searches of 8 candidates in the two halves
+// of the lanes). Each lane accumulates in element order and floating-point contraction is
 // off (ISO C++ mode), so both produce bit-identical sums and hence identical codes.
 
 #include <algorithm>
@@ -142,33 +142,18 @@ inline float laneAbsMax(const float* x)
 
 // ---- symmetric grids (the make_qx_quants family): codes l ∈ [−nmax, nmax − 1] ----------------
 
-/// Candidate lists of the symmetric search (max is the signed value of largest magnitude);
-/// candidate 0 is −nmax / max, candidate c > 0 is −(nmax + step·k)/max, step = StepPct / 100:
-///   NC = 32: k = −15..−1, 1..16 (with step 0.1 ggml's list is the k = −9..9 part of it);
-///   NC = 8:  k = −4..−1, 1..3; lanes 8..15 repeat candidate 0 and never win.
-/// The sub-block searches of the K-quants are followed by a refit of the scale codes against the
-/// true error, and there a short list measures as good as a wide one or better: with the weights
-/// x² a wide search picks scales that favour the largest values.
-template <int NC>
-inline constexpr int kSymLanesOf = NC < 16 ? 16 : NC;
-
-template <int NC, int StepPct = 10>
+/// Candidate list of the symmetric search (max is the signed value of largest magnitude):
+/// candidate 0 is −nmax / max, candidate c > 0 is −(nmax + 0.1·k)/max for k = −15..−1, 1..16
+/// (ggml's list is the k = −9..9 part of it).
 inline void symInverseScales(float max, int nmax, float* is)
 {
-    // The k of each lane (0 for candidate 0 and for padding). Vector lanes, not a table: GCC 12
-    // at -O3 folded loads from a constexpr table of this kind to zeros.
-    static_assert(NC == 8 || NC == 32);
-    constexpr float step = float(StepPct) / 100.0f;  // 0.1f for 10: division is correctly rounded
-    Lanes16 k[2];
-    if constexpr (NC == 32) {
-        k[0] = Lanes16{0, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
-        k[1] = Lanes16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    } else {
-        k[0] = Lanes16{0, -4, -3, -2, -1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0};
-    }
+    // The k of each lane (0 for candidate 0). Vector lanes, not a table: GCC 12 at -O3 folded
+    // loads from a constexpr table of this kind to zeros.
+    const Lanes16 k[2] = {Lanes16{0, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1},
+                          Lanes16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
     // Vector products, adds and divisions: correctly rounded, the same bits as scalar ones.
-    for (int h = 0; h < kSymLanesOf<NC> / 16; ++h) {
-        const Lanes16 q = -(float(nmax) + step * k[h]) / max;
+    for (int h = 0; h < 2; ++h) {
+        const Lanes16 q = -(float(nmax) + 0.1f * k[h]) / max;
         std::memcpy(is + 16 * h, &q, sizeof q);
     }
 }
@@ -188,16 +173,14 @@ inline unsigned laneBits(Ints16 m)
 #endif
 }
 
-/// Chooses the winner from the sums: candidate c scores (Σwxl / Σwl²)·Σwxl, the weighted
-/// squared error it removes (0 when Σwl² = 0; candidate 0 counts even then); the first of the
-/// highest score wins. Scored in lanes, no branch per candidate.
-template <int NC>
+/// Chooses the winner from the sums of the 32 candidates: candidate c scores (Σwxl / Σwl²)·Σwxl,
+/// the weighted squared error it removes (0 when Σwl² = 0; candidate 0 counts even then); the
+/// first of the highest score wins. Scored in lanes, no branch per candidate.
 inline int symPick(const Lanes16* sumlx, const Lanes16* suml2, float& scale)
 {
-    constexpr int H = kSymLanesOf<NC> / 16;
-    Lanes16 r[H], q[H];
+    Lanes16 r[2], q[2];
     constexpr Ints16 kFirst = {-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (int h = 0; h < H; ++h) {
+    for (int h = 0; h < 2; ++h) {
         const Lanes16 a = sumlx[h], b = suml2[h];
         q[h] = b > 0.0f ? a / (b > 0.0f ? b : Lanes16{} + 1.0f) : Lanes16{};  // the scales
         Lanes16 none = Lanes16{} - INFINITY;
@@ -205,13 +188,8 @@ inline int symPick(const Lanes16* sumlx, const Lanes16* suml2, float& scale)
             none = kFirst != 0 ? Lanes16{} : none;
         r[h] = b > 0.0f ? q[h] * a : none;
     }
-    Lanes16 m = r[0];
-    if constexpr (H == 2)
-        m = maxLanes(m, r[1]);
-    const float best = laneMax(m);
-    unsigned hits = laneBits(r[0] == best);
-    if constexpr (H == 2)
-        hits |= laneBits(r[1] == best) << 16;
+    const float best = laneMax(maxLanes(r[0], r[1]));
+    const unsigned hits = laneBits(r[0] == best) | laneBits(r[1] == best) << 16;
     const int win = hits ? std::countr_zero(hits) : 0;
     // Lane win of the scales by a register permute (a scalar load from the vectors' stores would
     // wait for them).
@@ -235,7 +213,6 @@ inline bool symPrepare(const float* x, int n, float& max)
 
 /// Reference: weighted symmetric search over n values, codes L[i] = l + nmax (or null). Returns
 /// the scale.
-template <int NC = 32, int StepPct = 10>
 inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::uint8_t* L)
 {
     float max;
@@ -244,9 +221,9 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
             L[i] = std::uint8_t(nmax);
         return 0.0f;
     }
-    constexpr int NL = kSymLanesOf<NC>;
+    constexpr int NL = 32;
     alignas(64) float is[NL], sumlx[NL], suml2[NL];
-    symInverseScales<NC, StepPct>(max, nmax, is);
+    symInverseScales(max, nmax, is);
     for (int c = 0; c < NL; ++c) {
         float a = 0.0f, b = 0.0f;
         for (int i = 0; i < n; ++i) {
@@ -263,14 +240,14 @@ inline float symSearchRef(const float* x, const float* w, int n, int nmax, std::
         vb[h] = lanesOf(suml2 + 16 * h);
     }
     float scale;
-    const int win = symPick<NC>(va, vb, scale);
+    const int win = symPick(va, vb, scale);
     if (L)
         for (int i = 0; i < n; ++i)
             L[i] = std::uint8_t(int(clampf(roundMagic(is[win] * x[i]), -float(nmax), float(nmax - 1))) + nmax);
     return scale;
 }
 
-/// Fast twin of symSearchRef<32> for a compile-time n (candidates in SIMD lanes).
+/// Fast twin of symSearchRef for a compile-time n (candidates in SIMD lanes).
 template <int N>
 [[gnu::noinline]] float symSearch(const float* x, const float* w, int nmax, std::uint8_t* L)
 {
@@ -281,7 +258,7 @@ template <int N>
         return 0.0f;
     }
     alignas(64) float is[32];
-    symInverseScales<32>(max, nmax, is);
+    symInverseScales(max, nmax, is);
     const Lanes16 isa = lanesOf(is), isb = lanesOf(is + 16);
     Lanes16 xa = {}, xb = {}, qa = {}, qb = {};
     const float lo = -float(nmax), hi = float(nmax - 1);
@@ -297,61 +274,12 @@ template <int N>
     }
     const Lanes16 va[2] = {xa, xb}, vb[2] = {qa, qb};
     float scale;
-    const int win = symPick<32>(va, vb, scale);
+    const int win = symPick(va, vb, scale);
     const float iw = is[win];
     if (L)
         for (int i = 0; i < N; ++i)
             L[i] = std::uint8_t(int(clampf(roundMagic(iw * x[i]), lo, hi)) + nmax);
     return scale;
-}
-
-/// The shuffle of two vectors (a, b) that puts a[k] in lanes 0..7 and b[k] in lanes 8..15 is
-/// kPairElement + k: how the paired searches spread element k of their two sub-blocks.
-inline constexpr Ints16 kPairElement = {0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16};
-
-/// Two symmetric searches of N values (N a multiple of 16) at once over the 8-candidate list:
-/// lanes 0..7 hold the candidates of search 0, lanes 8..15 those of search 1. The same sums (in
-/// element order) and pick as symSearchRef<8, StepPct>(x[h], w[h], N, nmax, nullptr), which it
-/// equals bit for bit; no codes are written.
-template <int N, int StepPct>
-[[gnu::noinline]] void symSearchPair(const float* const x[2], const float* const w[2], int nmax, float scale[2])
-{
-    static_assert(N % 16 == 0);
-    bool live[2];
-    alignas(64) float is[2][16] = {};
-    for (int h = 0; h < 2; ++h) {
-        float max;
-        live[h] = symPrepare(x[h], N, max);
-        if (live[h])
-            symInverseScales<8, StepPct>(max, nmax, is[h]);  // else 0: sums stay finite, unused
-    }
-    const Lanes16 isv = __builtin_shuffle(lanesOf(is[0]), lanesOf(is[1]),
-                                          Ints16{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23});
-    const Lanes16 vlo = Lanes16{} - float(nmax), vhi = Lanes16{} + float(nmax - 1);
-    Lanes16 sx = {}, s2 = {};
-    for (int i0 = 0; i0 < N; i0 += 16) {
-        const Lanes16 xa = lanesOf(x[0] + i0), xb = lanesOf(x[1] + i0);
-        const Lanes16 wa = lanesOf(w[0] + i0), wb = lanesOf(w[1] + i0);
-        for (int k = 0; k < 16; ++k) {
-            // element i0 + k of search 0 in lanes 0..7, of search 1 in lanes 8..15
-            const Ints16 pick = kPairElement + k;
-            const Lanes16 xv = __builtin_shuffle(xa, xb, pick), wv = __builtin_shuffle(wa, wb, pick);
-            const Lanes16 l = minLanes(maxLanes(roundLanes(isv * xv), vlo), vhi);
-            sx += (wv * xv) * l;
-            s2 += (wv * l) * l;
-        }
-    }
-    for (int h = 0; h < 2; ++h) {
-        if (!live[h]) {
-            scale[h] = 0.0f;
-            continue;
-        }
-        // Search h's sums as symSearch holds them: 8 candidates, then 8 copies of candidate 0.
-        const Ints16 half = h == 0 ? Ints16{0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0}
-                                   : Ints16{8, 9, 10, 11, 12, 13, 14, 15, 8, 8, 8, 8, 8, 8, 8, 8};
-        const Lanes16 va[1] = {__builtin_shuffle(sx, half)}, vb[1] = {__builtin_shuffle(s2, half)};
-        symPick<8>(va, vb, scale[h]);
-    }
 }
 
 // ---- affine grids with a minimum (the make_qkx2_quants family): codes l ∈ [0, nmax] -----------
@@ -588,6 +516,10 @@ template <int N, int NL>
     *minOut = -min;
     return scale;
 }
+
+/// The shuffle of two vectors (a, b) that puts a[k] in lanes 0..7 and b[k] in lanes 8..15 is
+/// kPairElement + k: how affineSearchPair spreads element k of its two sub-blocks.
+inline constexpr Ints16 kPairElement = {0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16};
 
 /// Two affine searches of N values (N a multiple of 16) at once, each over 8 candidates (nstep 6):
 /// lanes 0..7 hold the candidates of search 0, lanes 8..15 those of search 1, so one pass over
