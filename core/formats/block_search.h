@@ -1,5 +1,6 @@
 #pragma once
-// Scale searches of the block encoders (internal to core/formats).
+// Scale searches of the importance-weighted legacy block encoders (Q4_0, Q5_0, Q4_1, Q5_1), and
+// the lane helpers the K-quant fits share (internal to core/formats).
 //
 // Both searches evaluate a fixed list of candidate inverse scales. For each candidate they form the
 // weighted sums Σw·l, Σw·l², Σw·x·l of the rounded codes l and take the least-squares scale (and
@@ -7,9 +8,8 @@
 // second pass over the data is needed:
 //   E(s, m) = s²Σwl² + 2smΣwl − 2sΣwxl + m²Σw − 2mΣwx + Σwx².
 // The `…Ref` versions loop candidate by candidate; the fast versions loop element by element with
-// the candidates in SIMD lanes (affineSearchPair: two searches of 8 candidates in the two halves
-// of the lanes). Each lane accumulates in element order and floating-point contraction is
-// off (ISO C++ mode), so both produce bit-identical sums and hence identical codes.
+// the candidates in SIMD lanes. Each lane accumulates in element order and floating-point
+// contraction is off (ISO C++ mode), so both produce bit-identical sums and hence identical codes.
 
 #include <algorithm>
 #include <bit>
@@ -404,8 +404,7 @@ template <int NL = 64>
 }
 
 /// affinePickInline out of line. Inlined into the 32-lane search, the pick crowds the search's
-/// accumulators out of registers (GCC 12 then keeps them on the stack); the paired searches,
-/// with fewer live vectors, take it inline.
+/// accumulators out of registers (GCC 12 then keeps them on the stack).
 template <int NL = 64>
 [[gnu::noinline]] int affinePick(const AffineSums& s, int count, const float* iscale, const float* sl,
                                  const float* sl2, const float* sxl, float& scale, float& min)
@@ -515,69 +514,6 @@ template <int N, int NL>
             L[i] = std::uint8_t(clampf(roundMagic(iw * (x[i] - mn)), 0.0f, top));
     *minOut = -min;
     return scale;
-}
-
-/// The shuffle of two vectors (a, b) that puts a[k] in lanes 0..7 and b[k] in lanes 8..15 is
-/// kPairElement + k: how affineSearchPair spreads element k of its two sub-blocks.
-inline constexpr Ints16 kPairElement = {0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16};
-
-/// Two affine searches of N values (N a multiple of 16) at once, each over 8 candidates (nstep 6):
-/// lanes 0..7 hold the candidates of search 0, lanes 8..15 those of search 1, so one pass over
-/// the elements serves both. The same candidates, sums (in element order) and pick as
-/// affineSearchRef(x[h], w[h], N, nmax, rmin, rdelta, 6, nullptr, &minOut[h]), which it equals bit
-/// for bit; no codes are written.
-template <int N>
-[[gnu::noinline]] void affineSearchPair(const float* const x[2], const float* const w[2], int nmax, float rmin,
-                                        float rdelta, float scale[2], float minOut[2])
-{
-    static_assert(N % 16 == 0);
-    constexpr int kStep = 6;  // 8 candidates
-    AffineSums s[2];
-    bool live[2];
-    alignas(64) float is[2][16] = {};
-    for (int h = 0; h < 2; ++h) {
-        live[h] = affinePrepare(x[h], w[h], N, s[h]);
-        if (live[h])
-            affineInverseScales(s[h], nmax, rmin, rdelta, kStep, is[h]);
-        else
-            std::memset(is[h], 0, sizeof is[h]);  // sums stay finite; the result is not used
-    }
-    constexpr Ints16 kHigh = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
-    const Lanes16 isv = __builtin_shuffle(lanesOf(is[0]), lanesOf(is[1]),
-                                          Ints16{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23});
-    const Lanes16 mnv = kHigh != 0 ? Lanes16{} + s[1].min : Lanes16{} + s[0].min;
-    const Lanes16 vtop = Lanes16{} + float(nmax);
-    Lanes16 a0 = {}, a2 = {}, ax = {};
-    for (int i0 = 0; i0 < N; i0 += 16) {
-        const Lanes16 xa = lanesOf(x[0] + i0), xb = lanesOf(x[1] + i0);
-        const Lanes16 wa = lanesOf(w[0] + i0), wb = lanesOf(w[1] + i0);
-        for (int k = 0; k < 16; ++k) {
-            // element i0 + k of search 0 in lanes 0..7, of search 1 in lanes 8..15
-            const Ints16 pick = kPairElement + k;
-            const Lanes16 xv = __builtin_shuffle(xa, xb, pick), wv = __builtin_shuffle(wa, wb, pick);
-            const Lanes16 l = minLanes(roundLanes(isv * (xv - mnv)), vtop);
-            const Lanes16 wl = wv * l;
-            a0 += wl;
-            a2 += wl * l;
-            ax += wl * xv;
-        }
-    }
-    // Search h's sums start at lane 8h; affinePick reads 16 lanes and ignores those past count 8.
-    alignas(64) float sl[24] = {}, sl2[24] = {}, sxl[24] = {};
-    std::memcpy(sl, &a0, 64);
-    std::memcpy(sl2, &a2, 64);
-    std::memcpy(sxl, &ax, 64);
-    for (int h = 0; h < 2; ++h) {
-        if (!live[h]) {
-            scale[h] = 0.0f;
-            minOut[h] = -s[h].min;
-            continue;
-        }
-        float sc, mn;
-        affinePickInline<16>(s[h], kStep + 2, is[h], sl + 8 * h, sl2 + 8 * h, sxl + 8 * h, sc, mn);
-        scale[h] = sc;
-        minOut[h] = -mn;
-    }
 }
 
 } // namespace ql::search

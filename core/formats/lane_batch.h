@@ -130,10 +130,11 @@ inline Ints16 incrementWhereAtLeast(Ints16 c, Lanes16 a, Lanes16 b)
 #endif
 }
 
-/// r[b] = the reduction of the 16 lanes of v[b] by `op`, b = 0..15. Level k combines lane i with
-/// lane i + 8 / 4 / 2 / 1 of the same block, exactly as laneSum's halving does for lane 0.
-template <typename Op>
-inline Lanes16 reduce16(const Lanes16* v, Op op)
+/// r[b] = the reduction of the 16 lanes of v[b] by `op`, b = 0..15 (float or int lanes). Level k
+/// combines lane i with lane i + 8 / 4 / 2 / 1 of the same block, exactly as laneSum's halving
+/// does for lane 0.
+template <typename V, typename Op>
+inline V reduce16(const V* v, Op op)
 {
     constexpr Ints16 lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
     constexpr Ints16 hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
@@ -143,7 +144,7 @@ inline Lanes16 reduce16(const Lanes16* v, Op op)
     constexpr Ints16 hi2 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
     constexpr Ints16 lo1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     constexpr Ints16 hi1 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
-    Lanes16 u[8], w[4], z[2];
+    V u[8], w[4], z[2];
     for (int k = 0; k < 8; ++k)  // lanes 0-7: block 2k, 8-15: block 2k + 1
         u[k] = op(__builtin_shuffle(v[2 * k], v[2 * k + 1], lo8), __builtin_shuffle(v[2 * k], v[2 * k + 1], hi8));
     for (int k = 0; k < 4; ++k)  // four lanes per block
@@ -231,13 +232,28 @@ inline Lanes16 clampLanes(Lanes16 v, float lo, float hi)
     return v > hi ? Lanes16{} + hi : v;
 }
 
-/// 16 bytes → their low and high nibbles as int lanes (nibble codes of the 4-bit formats).
-inline void nibbles(const std::uint8_t* src, Ints16& lo, Ints16& hi)
+/// 16 bytes → 16 int lanes (zero-extended). One instruction with AVX-512: in some contexts GCC 12
+/// turns the generic conversion into per-byte scalar code.
+inline Ints16 loadBytes(const std::uint8_t* src)
 {
+#if defined(__AVX512F__)
+    // The masked form: GCC 12 warns of an uninitialised operand in the plain one.
+    const __m512i v = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+    Ints16 r;
+    std::memcpy(&r, &v, 64);
+    return r;
+#else
     using Bytes16 = std::uint8_t __attribute__((vector_size(16)));
     Bytes16 b;
     std::memcpy(&b, src, 16);
-    const Ints16 v = __builtin_convertvector(b, Ints16);
+    return __builtin_convertvector(b, Ints16);
+#endif
+}
+
+/// 16 bytes → their low and high nibbles as int lanes (nibble codes of the 4-bit formats).
+inline void nibbles(const std::uint8_t* src, Ints16& lo, Ints16& hi)
+{
+    const Ints16 v = loadBytes(src);
     lo = v & 15;
     hi = v >> 4;
 }
