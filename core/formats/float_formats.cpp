@@ -207,32 +207,118 @@ void encodeFp8E5M2Ref(const float* x, std::int64_t n, float scale, std::uint8_t*
         dst[i] = floatToFp8E5M2Ref(x[i] / scale);
 }
 
+namespace {
+
+// The codes of 16 values (already divided by the scale) in an FP8 format with M mantissa bits and
+// exponent bias B, lane by lane equal to e4m3Fast / e5m2Fast: finite values beyond the largest
+// (code kMax) saturate, Inf saturates too unless the format has it, NaN becomes 0x7F.
+template <int M, int B, int kMax, bool kHasInf>
+inline Ints16 fp8CodeLanes(Lanes16 v)
+{
+    constexpr int kShift = 23 - M;
+    constexpr int kMinNormal = (128 - B) << 23;               // the bits of 2^(1 − B)
+    constexpr int kMagic = (127 + 1 - B - M + 23) << 23;      // 2^23 subnormal steps
+    Ints16 u;
+    std::memcpy(&u, &v, sizeof u);
+    const Ints16 a = u & 0x7FFFFFFF;
+    // Normal range: the mantissa rounded to M bits (nearest even) and the rebias 127 → B in one add.
+    Ints16 codeN = (a + ((1 << (kShift - 1)) - 1 - ((127 - B) << 23)) + ((a >> kShift) & 1)) >> kShift;
+    codeN = codeN < kMax ? codeN : Ints16{} + kMax;
+    // Subnormal range: adding 2^23 steps, whose ulp is one step, rounds |v| to the step (ties to
+    // even); the low bits of the sum are the code.
+    Lanes16 af;
+    std::memcpy(&af, &a, sizeof af);
+    const Lanes16 t = af + std::bit_cast<float>(kMagic);
+    Ints16 codeS;
+    std::memcpy(&codeS, &t, sizeof codeS);
+    Ints16 code = a < kMinNormal ? codeS - kMagic : codeN;
+    if constexpr (kHasInf)
+        code = a == 0x7F800000 ? Ints16{} + 0x7C : code;
+    code = a > 0x7F800000 ? Ints16{} + 0x7F : code;
+    return code | ((u >> 24) & 0x80);
+}
+
+template <typename CodeLanes, typename CodeOne>
+inline void encodeFp8Span(const float* x, std::int64_t n, float scale, std::uint8_t* dst, CodeLanes lanes, CodeOne one)
+{
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        batch::prefetchAhead(x + i);
+        batch::storeBytes(lanes(search::lanesOf(x + i) / scale), dst + i);
+    }
+    for (; i < n; ++i)
+        dst[i] = one(x[i] / scale);
+}
+
+// The values of 16 FP8 codes from a format's 256-entry table: the magnitude (codes 0..127) by four
+// two-register permutes with AVX-512 (masked forms of the intrinsics: GCC 12 warns of an
+// uninitialised operand in the plain ones), the sign from bit 7; every code decodes to exactly its table
+// entry (the negative half of each table is the positive half with the sign set).
+struct Fp8Lanes {
+    const float* table;
+#if defined(__AVX512F__)
+    __m512 t[8];
+#endif
+    explicit Fp8Lanes(const float* decoded) : table(decoded)
+    {
+#if defined(__AVX512F__)
+        for (int k = 0; k < 8; ++k)
+            t[k] = _mm512_loadu_ps(decoded + 16 * k);
+#endif
+    }
+    Lanes16 operator()(const std::uint8_t* codes) const
+    {
+        Lanes16 r;
+#if defined(__AVX512F__)
+        const __m512i c = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
+        const __m512 a = _mm512_permutex2var_ps(t[0], c, t[1]), b = _mm512_permutex2var_ps(t[2], c, t[3]);
+        const __m512 e = _mm512_permutex2var_ps(t[4], c, t[5]), f = _mm512_permutex2var_ps(t[6], c, t[7]);
+        const __mmask16 bit5 = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
+        const __mmask16 bit6 = _mm512_test_epi32_mask(c, _mm512_set1_epi32(64));
+        const __m512 m = _mm512_mask_blend_ps(bit6, _mm512_mask_blend_ps(bit5, a, b), _mm512_mask_blend_ps(bit5, e, f));
+        const __m512i sign = _mm512_maskz_slli_epi32(0xFFFF, _mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
+        const __m512 v = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(m), sign));
+        std::memcpy(&r, &v, sizeof r);
+#else
+        for (int k = 0; k < 16; ++k)
+            r[k] = table[codes[k]];
+#endif
+        return r;
+    }
+};
+
+void decodeFp8Span(const std::uint8_t* src, std::int64_t n, float scale, float* y, const float* table)
+{
+    const Fp8Lanes lanes(table);
+    batch::writeFloats(
+        y, n,
+        [&](std::int64_t i) {
+            batch::prefetchAhead(src + i);
+            return lanes(src + i) * scale;
+        },
+        [&](std::int64_t i) { return scale * table[src[i]]; });
+}
+
+} // namespace
+
 void encodeFp8E4M3(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
 {
-#pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i)
-        dst[i] = e4m3Fast(x[i] / scale);
+    encodeFp8Span(x, n, scale, dst, [](Lanes16 v) { return fp8CodeLanes<3, 7, 0x7E, false>(v); }, [](float v) { return e4m3Fast(v); });
 }
 
 void encodeFp8E5M2(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
 {
-#pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i)
-        dst[i] = e5m2Fast(x[i] / scale);
+    encodeFp8Span(x, n, scale, dst, [](Lanes16 v) { return fp8CodeLanes<2, 15, 0x7B, true>(v); }, [](float v) { return e5m2Fast(v); });
 }
 
 void decodeFp8E4M3(const std::uint8_t* src, std::int64_t n, float scale, float* y)
 {
-    const float* t = e4m3Table().decoded.data();
-    for (std::int64_t i = 0; i < n; ++i)
-        y[i] = scale * t[src[i]];
+    decodeFp8Span(src, n, scale, y, e4m3Table().decoded.data());
 }
 
 void decodeFp8E5M2(const std::uint8_t* src, std::int64_t n, float scale, float* y)
 {
-    const float* t = e5m2Table().decoded.data();
-    for (std::int64_t i = 0; i < n; ++i)
-        y[i] = scale * t[src[i]];
+    decodeFp8Span(src, n, scale, y, e5m2Table().decoded.data());
 }
 
 void encodeF16Ref(const float* x, std::int64_t n, std::uint16_t* dst)
@@ -244,8 +330,15 @@ void encodeF16Ref(const float* x, std::int64_t n, std::uint16_t* dst)
 void encodeF16(const float* x, std::int64_t n, std::uint16_t* dst)
 {
     std::int64_t i = 0;
-#ifdef QL_HAVE_F16C
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        batch::prefetchAhead(x + i);
+        const __m256i h = _mm512_maskz_cvtps_ph(0xFFFF, _mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), h);
+    }
+#elif defined(QL_HAVE_F16C)
     for (; i + 8 <= n; i += 8) {
+        batch::prefetchAhead(x + i);
         const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
     }
@@ -256,13 +349,26 @@ void encodeF16(const float* x, std::int64_t n, std::uint16_t* dst)
 
 void decodeF16(const std::uint16_t* src, std::int64_t n, float* y)
 {
-    std::int64_t i = 0;
-#ifdef QL_HAVE_F16C
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    batch::writeFloats(
+        y, n,
+        [&](std::int64_t i) {
+            batch::prefetchAhead(src + i);
+            Lanes16 r;
+#if defined(__AVX512F__)
+            const __m512 v = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i)));
+            std::memcpy(&r, &v, sizeof r);
+#elif defined(QL_HAVE_F16C)
+            const __m256 lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+            const __m256 hi = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 8)));
+            std::memcpy(&r, &lo, 32);
+            std::memcpy(reinterpret_cast<char*>(&r) + 32, &hi, 32);
+#else
+            for (int k = 0; k < 16; ++k)
+                r[k] = halfToFloat(src[i + k]);
 #endif
-    for (; i < n; ++i)
-        y[i] = halfToFloat(src[i]);
+            return r;
+        },
+        [&](std::int64_t i) { return halfToFloat(src[i]); });
 }
 
 void encodeBf16Ref(const float* x, std::int64_t n, std::uint16_t* dst)
@@ -273,20 +379,41 @@ void encodeBf16Ref(const float* x, std::int64_t n, std::uint16_t* dst)
 
 void encodeBf16(const float* x, std::int64_t n, std::uint16_t* dst)
 {
-#pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i) {
-        const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]);
-        const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-        const std::uint32_t nan = (u >> 16) | 0x40u;
-        dst[i] = std::uint16_t((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded);
+    using U32x16 = std::uint32_t __attribute__((vector_size(64)));
+    using U16x16 = std::uint16_t __attribute__((vector_size(32)));
+    // Round to nearest even on the top 16 bits; a NaN keeps its sign and top payload, made quiet.
+    auto lanes = [](U32x16 u) {
+        const U32x16 rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+        return (u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x40u : rounded;
+    };
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        batch::prefetchAhead(x + i);
+        U32x16 u;
+        std::memcpy(&u, x + i, sizeof u);
+        const U16x16 h = __builtin_convertvector(lanes(u), U16x16);
+        std::memcpy(dst + i, &h, sizeof h);
     }
+    for (; i < n; ++i)
+        dst[i] = floatToBf16(x[i]);
 }
 
 void decodeBf16(const std::uint16_t* src, std::int64_t n, float* y)
 {
-#pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i)
-        y[i] = std::bit_cast<float>(std::uint32_t(src[i]) << 16);
+    using U16x16 = std::uint16_t __attribute__((vector_size(32)));
+    using U32x16 = std::uint32_t __attribute__((vector_size(64)));
+    batch::writeFloats(
+        y, n,
+        [&](std::int64_t i) {
+            batch::prefetchAhead(src + i);
+            U16x16 h;
+            std::memcpy(&h, src + i, sizeof h);
+            const U32x16 bits = __builtin_convertvector(h, U32x16) << 16;
+            Lanes16 r;
+            std::memcpy(&r, &bits, sizeof r);
+            return r;
+        },
+        [&](std::int64_t i) { return std::bit_cast<float>(std::uint32_t(src[i]) << 16); });
 }
 
 // ---- NVFP4 ---------------------------------------------------------------------------------------

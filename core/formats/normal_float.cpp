@@ -2,6 +2,7 @@
 
 #include "core/formats/block_search.h"
 #include "core/formats/format_driver.h"
+#include "core/formats/lane_batch.h"
 #include "core/quant/int_quant.h"
 
 #include <algorithm>
@@ -68,19 +69,20 @@ void encodeNf4(const float* x, std::int64_t n, float scale, std::uint8_t* codes,
     // permute (a table load per lane would be a gather).
     using search::Ints16;
     using search::Lanes16;
-    using U8x16 = std::uint8_t __attribute__((vector_size(16)));
     const Lanes16 levels = search::lanesOf(kNf4Levels), mv = search::lanesOf(mids);
     std::int64_t i0 = 0;
     for (; i0 + 16 <= n; i0 += 16) {
+        batch::prefetchAhead(x + i0);
         const Lanes16 v = search::lanesOf(x + i0) / scale;
         Ints16 c = (v >= mids[7]) & 8;
         c += (v >= __builtin_shuffle(mv, c + 3)) & 4;
         c += (v >= __builtin_shuffle(mv, c + 1)) & 2;
         c += (v >= __builtin_shuffle(mv, c)) & 1;
-        const Lanes16 y = __builtin_shuffle(levels, c) * scale;
-        const U8x16 c8 = __builtin_convertvector(c, U8x16);
-        std::memcpy(codes + i0, &c8, 16);
-        std::memcpy(xhat + i0, &y, sizeof y);
+        batch::storeBytes(c, codes + i0);
+        if (xhat) {
+            const Lanes16 y = __builtin_shuffle(levels, c) * scale;
+            std::memcpy(xhat + i0, &y, sizeof y);
+        }
     }
     for (std::int64_t i = i0; i < n; ++i) {
         const float v = x[i] / scale;
@@ -88,8 +90,21 @@ void encodeNf4(const float* x, std::int64_t n, float scale, std::uint8_t* codes,
         for (int k = 0; k < 15; ++k)
             c += v >= mids[k] ? 1 : 0;
         codes[i] = std::uint8_t(c);
-        xhat[i] = scale * kNf4Levels[c];
+        if (xhat)
+            xhat[i] = scale * kNf4Levels[c];
     }
+}
+
+void decodeNf4(const std::uint8_t* codes, std::int64_t n, float scale, float* xhat)
+{
+    const search::Lanes16 levels = search::lanesOf(kNf4Levels);
+    batch::writeFloats(
+        xhat, n,
+        [&](std::int64_t i) {
+            batch::prefetchAhead(codes + i);
+            return batch::lookup16(levels, batch::loadBytes(codes + i) & 15) * scale;
+        },
+        [&](std::int64_t i) { return scale * kNf4Levels[codes[i] & 15]; });
 }
 
 const std::vector<float>& dynamicMap8()

@@ -17,9 +17,12 @@ extern const float kNf4Levels[16];
 
 /// Nearest NF4 index of v (v in units of the group absmax). Ties go to the upper level.
 int nf4IndexRef(float v);
-/// Fast NF4 encode of n values with a scale: codes (0..15) and x̂ = scale · level.
+/// Fast NF4 encode of n values with a scale: codes (0..15) and, unless xhat is null,
+/// x̂ = scale · level.
 void encodeNf4(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat);
 void encodeNf4Ref(const float* x, std::int64_t n, float scale, std::uint8_t* codes, float* xhat);
+/// x̂ = scale · level of n codes (0..15): the decode of encodeNf4's codes.
+void decodeNf4(const std::uint8_t* codes, std::int64_t n, float scale, float* xhat);
 
 /// The signed 8-bit dynamic map of QLoRA's double quantization (bitsandbytes' create_dynamic_map
 /// with 7 exponent bits), ascending: 0, ±1 and, for k = 0 … 6, the 2^k midpoints of

@@ -115,6 +115,24 @@ private Q_SLOTS:
                 QCOMPARE(int(fast), c);
             }
         }
+        // The same through the 16-lane path: all 256 values in one call.
+        std::vector<float> e4(256), e5(256);
+        std::vector<std::uint8_t> c4(256), c5(256);
+        for (int c = 0; c < 256; ++c) {
+            e4[std::size_t(c)] = fp8E4M3ToFloat(std::uint8_t(c));
+            e5[std::size_t(c)] = fp8E5M2ToFloat(std::uint8_t(c));
+        }
+        encodeFp8E4M3(e4.data(), 256, 1.0f, c4.data());
+        encodeFp8E5M2(e5.data(), 256, 1.0f, c5.data());
+        for (int c = 0; c < 256; ++c) {
+            QCOMPARE(int(c4[std::size_t(c)] & 0x7F), std::isnan(e4[std::size_t(c)]) ? 0x7F : c & 0x7F);
+            if (!std::isnan(e4[std::size_t(c)]))
+                QCOMPARE(int(c4[std::size_t(c)]), c);
+            if (std::isnan(e5[std::size_t(c)]))
+                QVERIFY((c5[std::size_t(c)] & 0x7F) > 0x7C);
+            else
+                QCOMPARE(int(c5[std::size_t(c)]), c);
+        }
         // Saturation and specials.
         QCOMPARE(int(floatToFp8E4M3Ref(1e9f)), 0x7E);
         QCOMPARE(int(floatToFp8E4M3Ref(-INFINITY)), 0xFE);
@@ -196,6 +214,54 @@ private Q_SLOTS:
         encodeBf16(v.data(), std::int64_t(v.size()), a.data());
         encodeBf16Ref(v.data(), std::int64_t(v.size()), b.data());
         QVERIFY(a == b);
+    }
+
+    // The element decoders switch to streaming stores for long spans (after a head that aligns
+    // them): every code, at every offset of a misaligned long output, decodes as the scalar
+    // conversions do. Each code pattern repeats through the span, so the head, the streamed body
+    // and the tail all see all of them.
+    void elementDecodersMatchScalarOnLongSpans()
+    {
+        const std::int64_t n = (std::int64_t(1) << 17) + 37;
+        std::vector<float> out(static_cast<std::size_t>(n) + 1);
+        float* y = out.data() + 1;  // 4 bytes past an allocation's alignment
+        auto same = [](float a, float b) {
+            return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b) || (std::isnan(a) && std::isnan(b));
+        };
+        std::vector<std::uint16_t> h(static_cast<std::size_t>(n));
+        for (std::int64_t i = 0; i < n; ++i)
+            h[std::size_t(i)] = std::uint16_t(i * 40503);  // every 16-bit pattern within 65536 steps
+        decodeF16(h.data(), n, y);
+        for (std::int64_t i = 0; i < n; ++i)
+            QVERIFY2(same(y[i], halfToFloat(h[std::size_t(i)])), qPrintable(QString("f16 at %1").arg(i)));
+        decodeBf16(h.data(), n, y);
+        for (std::int64_t i = 0; i < n; ++i)
+            QVERIFY2(same(y[i], bf16ToFloat(h[std::size_t(i)])), qPrintable(QString("bf16 at %1").arg(i)));
+        std::vector<std::uint8_t> c(static_cast<std::size_t>(n));
+        for (std::int64_t i = 0; i < n; ++i)
+            c[std::size_t(i)] = std::uint8_t(i * 7 + i / 256);
+        const float scale = 0.37f;
+        decodeFp8E4M3(c.data(), n, scale, y);
+        for (std::int64_t i = 0; i < n; ++i)
+            QVERIFY2(same(y[i], scale * fp8E4M3ToFloat(c[std::size_t(i)])), qPrintable(QString("e4m3 at %1").arg(i)));
+        decodeFp8E5M2(c.data(), n, scale, y);
+        for (std::int64_t i = 0; i < n; ++i)
+            QVERIFY2(same(y[i], scale * fp8E5M2ToFloat(c[std::size_t(i)])), qPrintable(QString("e5m2 at %1").arg(i)));
+        for (auto& v : c)
+            v &= 15;
+        decodeNf4(c.data(), n, scale, y);
+        for (std::int64_t i = 0; i < n; ++i)
+            QVERIFY2(same(y[i], scale * kNf4Levels[c[std::size_t(i)]]), qPrintable(QString("nf4 at %1").arg(i)));
+        // The NF4 encoder's x̂ is the decode of its codes.
+        std::vector<float> x(static_cast<std::size_t>(n)), xh(static_cast<std::size_t>(n));
+        for (std::int64_t i = 0; i < n; ++i)
+            x[std::size_t(i)] = std::sin(0.001f * float(i)) * 1.3f;
+        std::vector<std::uint8_t> codes(static_cast<std::size_t>(n)), codes2(static_cast<std::size_t>(n));
+        encodeNf4(x.data(), n, 1.3f, codes.data(), xh.data());
+        encodeNf4(x.data(), n, 1.3f, codes2.data(), nullptr);
+        QVERIFY(codes == codes2);
+        decodeNf4(codes.data(), n, 1.3f, y);
+        QVERIFY(std::memcmp(y, xh.data(), std::size_t(n) * sizeof(float)) == 0);
     }
 
     void publishedTables()
