@@ -35,6 +35,19 @@ double bestOf(int reps, const std::function<void()>& fn)
     return best;
 }
 
+double bestOfFor(int reps, double seconds, const std::function<void()>& fn)
+{
+    fn();
+    double best = std::numeric_limits<double>::infinity();
+    const double start = now();
+    for (int i = 0; i < reps || now() - start < seconds; ++i) {
+        const double t0 = now();
+        fn();
+        best = std::min(best, now() - t0);
+    }
+    return best;
+}
+
 namespace {
 
 std::vector<float>& bandwidthBuffer()

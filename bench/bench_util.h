@@ -12,6 +12,9 @@ double now();
 
 /// Runs fn() `reps` times after one warm-up and returns the best (minimum) time in seconds.
 double bestOf(int reps, const std::function<void()>& fn);
+/// The best time of fn over at least `reps` runs and at least `seconds` of running (after one
+/// warm-up run): on a shared machine a neighbour's burst can cover a few consecutive short runs.
+double bestOfFor(int reps, double seconds, const std::function<void()>& fn);
 
 /// Read-only memory bandwidth in bytes/s: a parallel sum over a 512 MiB buffer (all threads),
 /// best of several runs. This is the denominator of every "× bandwidth" ratio.
