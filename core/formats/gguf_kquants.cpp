@@ -25,8 +25,10 @@
 #include "core/formats/lane_batch.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cfloat>
+#include <cstddef>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -78,6 +80,14 @@ inline void packQ3Scales(const int* l, std::uint8_t* s)
     for (int i = 0; i < 4; ++i)  // value 4g + i: bits 2g, 2g + 1 of byte 8 + i
         s[8 + i] = std::uint8_t(((l[i] >> 4) & 3) | ((l[4 + i] >> 4) & 3) << 2 | ((l[8 + i] >> 4) & 3) << 4 |
                                 ((l[12 + i] >> 4) & 3) << 6);
+}
+
+/// The next super-block's 1 KiB of input, requested while this one is encoded (a super-block takes a
+/// few hundred ns, time enough; the hardware prefetcher of some virtual machines does not).
+inline void prefetchNextSuperBlock(const float* xb)
+{
+    for (int k = 0; k < kQKK; k += 16)
+        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(xb + kQKK + k)));
 }
 
 // 2-bit packing of Q2_K/Q3_K: per 128-half, byte l holds elements l, l+32, l+64, l+96.
@@ -924,6 +934,103 @@ template <int NQ, int NS>
     p.d = std::uint16_t(sd > 0 ? (p.d & 0x7FFFu) : (p.d | 0x8000u));
 }
 
+using U8x16 = std::uint8_t __attribute__((vector_size(16)));
+using U8x64 = std::uint8_t __attribute__((vector_size(64)));
+
+/// 64 bytes that were just stored 16 at a time (the codes of four sub-blocks), by four 16-byte
+/// loads: each takes its bytes from one pending store, where one 64-byte load would wait for all
+/// four to reach the cache.
+inline U8x64 load64As16s(const std::uint8_t* p)
+{
+    U8x64 v;
+#if defined(__AVX512F__)
+    __m512i r = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    r = _mm512_inserti32x4(r, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), 1);
+    r = _mm512_inserti32x4(r, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), 2);
+    r = _mm512_inserti32x4(r, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), 3);
+    std::memcpy(&v, &r, 64);
+#else
+    std::memcpy(&v, p, 64);
+#endif
+    return v;
+}
+
+/// A 64-byte index or lookup vector built at compile time: entry p = f(p). Loaded from a constant
+/// table (a vector built element by element is assembled on the stack in 16-byte pieces and then
+/// loaded whole, which waits for the pieces to be stored).
+using ByteTable = std::array<std::uint8_t, 64>;
+template <typename F>
+constexpr ByteTable byteTable(F f)
+{
+    ByteTable t{};
+    for (int p = 0; p < 64; ++p)
+        t[std::size_t(p)] = std::uint8_t(f(p));
+    return t;
+}
+inline U8x64 load(const ByteTable& t)
+{
+    U8x64 v;
+    std::memcpy(&v, t.data(), 64);
+    return v;
+}
+
+// The halving levels of reduceSubBlockBytes: level 1 takes sub-block j's bytes k and k + 8 (8 sub-
+// blocks from two registers, 8 bytes each), level 2 k and k + 4 (16 sub-blocks from two), level 3
+// k and k + 2, level 4 k and k + 1.
+alignas(64) constexpr ByteTable kHalve1 = byteTable([](int p) { return (p / 8 < 4 ? 0 : 64) + 16 * (p / 8 % 4) + p % 8; });
+alignas(64) constexpr ByteTable kHalve2 = byteTable([](int p) { return (p / 4 < 8 ? 0 : 64) + 8 * (p / 4 % 8) + p % 4; });
+alignas(64) constexpr ByteTable kHalve3 = byteTable([](int p) { return 4 * (p % 32 / 2) + p % 2; });
+alignas(64) constexpr ByteTable kHalve4 = byteTable([](int p) { return 2 * (p % 16); });
+
+/// r[j] = op over the 16 bytes of sub-block j (bytes 16j … 16j + 15 of the 256 in v[0..3]): four
+/// halving levels of byte permutes, the first two taking their halves from two registers.
+template <typename Op>
+inline U8x16 reduceSubBlockBytes(const U8x64* v, Op op)
+{
+    const U8x64 h1 = load(kHalve1), h2 = load(kHalve2), h3 = load(kHalve3), h4 = load(kHalve4);
+    auto two = [&](U8x64 a, U8x64 b, U8x64 idx, std::uint8_t half) {
+        return op(__builtin_shuffle(a, b, idx), __builtin_shuffle(a, b, idx + half));
+    };
+    const U8x64 u0 = two(v[0], v[1], h1, 8), u1 = two(v[2], v[3], h1, 8);
+    const U8x64 w = two(u0, u1, h2, 4);
+    const U8x64 z = op(__builtin_shuffle(w, h3), __builtin_shuffle(w, h3 + 2));
+    const U8x64 r = op(__builtin_shuffle(z, h4), __builtin_shuffle(z, h4 + 1));
+    U8x16 out;
+    std::memcpy(&out, &r, 16);
+    return out;
+}
+
+/// The low byte of each of 16 int lanes, as the first 16 bytes of a 64-byte vector (the rest 0),
+/// without a round trip through memory.
+inline U8x64 lowBytes64(search::Ints16 v)
+{
+    U8x64 r;
+#if defined(__AVX512F__)
+    __m512i x;
+    std::memcpy(&x, &v, 64);
+    const __m512i b = _mm512_zextsi128_si512(_mm512_maskz_cvtepi32_epi8(0xFFFF, x));  // masked: see loadBytes
+    std::memcpy(&r, &b, 64);
+#else
+    r = U8x64{};
+    for (int i = 0; i < 16; ++i)
+        r[i] = std::uint8_t(v[i]);
+#endif
+    return r;
+}
+
+// Q3_K's 8 stored codes L = q + 4: the canonical-form key bits (|q| << 5 | sign) and the magnitude
+// bit (bit |q| − 1), and each byte's position part of the key ((15 − position) << 1).
+alignas(64) constexpr ByteTable kQ3Key = byteTable([](int c) {
+    const int q = c - 4, mag = q < 0 ? -q : q;
+    return c < 8 ? (mag << 5) | (q < 0 ? 1 : 0) : 0;
+});
+alignas(64) constexpr ByteTable kQ3Bit = byteTable([](int c) {
+    const int q = c - 4, mag = q < 0 ? -q : q;
+    return c < 8 && mag > 0 ? 1 << (mag - 1) : 0;
+});
+alignas(64) constexpr ByteTable kKeyPos = byteTable([](int p) { return (15 - p % 16) << 1; });
+alignas(64) constexpr ByteTable kSpread = byteTable([](int p) { return p / 16; });  // byte → sub-block (of 4)
+
 /// canonicalSym for the usual block, all 16 sub-blocks in lanes: the code statistics come from
 /// two reductions (the largest magnitude with its first position and sign in one key, the
 /// magnitudes present in a bit set), the sign choice of pickStepSign runs lane-wise. A block the
@@ -933,23 +1040,37 @@ template <int NQ, int NS>
 [[gnu::noinline]] void canonicalSymFast(SymParams& p)
 {
     using search::Ints16;
-    using U8x16 = std::uint8_t __attribute__((vector_size(16)));
     const float d = fromF16(p.d);
     if (d == 0.0f) {
         canonicalSym<NQ, NS>(p);
         return;
     }
-    const Ints16 idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    Ints16 key[16], bits[16];
-    for (int j = 0; j < 16; ++j) {
-        const Ints16 q = batch::loadBytes(p.L + 16 * j) - NQ;
-        const Ints16 mag = q < 0 ? -q : q;
-        // The largest key is the largest magnitude at its first position; bit 0 is its sign.
-        key[j] = (mag << 5) | ((15 - idx) << 1) | (q < 0 ? Ints16{} + 1 : Ints16{});
-        bits[j] = (mag > 0) & ((Ints16{} + 1) << ((mag - 1) & 31));  // |q| ≤ 32: bit |q| − 1
+    // The largest key of a sub-block is its largest magnitude at its first position; bit 0 is its
+    // sign. Bit |q| − 1 of `present` is set when magnitude |q| ≥ 1 occurs.
+    Ints16 top, present;
+    if constexpr (NQ == 4) {
+        // Q3_K's 8 codes: key and magnitude bit by table, all in bytes (a key fits in 8 bits).
+        const U8x64 keyOf = load(kQ3Key), bitOf = load(kQ3Bit), pos = load(kKeyPos);
+        U8x64 key[4], bits[4];
+        for (int g = 0; g < 4; ++g) {
+            const U8x64 v = load64As16s(p.L + 64 * g);
+            key[g] = __builtin_shuffle(keyOf, v) | pos;
+            bits[g] = __builtin_shuffle(bitOf, v);
+        }
+        top = __builtin_convertvector(reduceSubBlockBytes(key, [](U8x64 a, U8x64 c) { return a > c ? a : c; }), Ints16);
+        present = __builtin_convertvector(reduceSubBlockBytes(bits, [](U8x64 a, U8x64 c) { return a | c; }), Ints16);
+    } else {
+        const Ints16 idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        Ints16 key[16], bits[16];
+        for (int j = 0; j < 16; ++j) {
+            const Ints16 q = batch::loadBytes(p.L + 16 * j) - NQ;
+            const Ints16 mag = q < 0 ? -q : q;
+            key[j] = (mag << 5) | ((15 - idx) << 1) | (q < 0 ? Ints16{} + 1 : Ints16{});
+            bits[j] = (mag > 0) & ((Ints16{} + 1) << ((mag - 1) & 31));  // |q| ≤ 32
+        }
+        top = batch::reduce16(key, [](Ints16 a, Ints16 c) { return a > c ? a : c; });
+        present = batch::reduce16(bits, [](Ints16 a, Ints16 c) { return a | c; });
     }
-    const Ints16 top = batch::reduce16(key, [](Ints16 a, Ints16 c) { return a > c ? a : c; });
-    const Ints16 present = batch::reduce16(bits, [](Ints16 a, Ints16 c) { return a | c; });
     Ints16 s;
     std::memcpy(&s, p.s, sizeof s);
     const Ints16 qmax = top >> 5, negFirst = top & 1;
@@ -1000,15 +1121,19 @@ template <int NQ, int NS>
     }
     const Ints16 flip = live & ((sigma < 0) ^ dsNeg);
     const Ints16 sNew = live ? sd * sigma * absS : Ints16{};
-    // Without branches: the flips follow the data's signs, which no predictor learns.
-    for (int j = 0; j < 16; ++j) {
-        std::uint8_t* L = p.L + 16 * j;
-        U8x16 v;
-        std::memcpy(&v, L, 16);
-        const U8x16 f = U8x16{} + std::uint8_t(flip[j]), l = U8x16{} + std::uint8_t(live[j]);
+    // Without branches (the flips follow the data's signs, which no predictor learns), 64 codes at
+    // a time: the lane masks become bytes, and one byte permute spreads sub-block j's to its 16
+    // codes.
+    const U8x64 flipB = lowBytes64(flip), liveB = lowBytes64(live), spread0 = load(kSpread);
+    for (int g = 0; g < 4; ++g) {
+        std::uint8_t* L = p.L + 64 * g;
+        const U8x64 spread = spread0 + std::uint8_t(4 * g);  // byte k → sub-block 4g + k / 16
+        const U8x64 f = __builtin_shuffle(flipB, spread), l = __builtin_shuffle(liveB, spread);
+        U8x64 v;
+        std::memcpy(&v, L, 64);
         v = (v & ~f) | ((std::uint8_t(2 * NQ) - v) & f);
-        v = (v & l) | ((U8x16{} + std::uint8_t(NQ)) & ~l);
-        std::memcpy(L, &v, 16);
+        v = (v & l) | ((U8x64{} + std::uint8_t(NQ)) & ~l);
+        std::memcpy(L, &v, 64);
     }
     std::memcpy(p.s, &sNew, sizeof sNew);
     p.d = std::uint16_t(sd > 0 ? (p.d & 0x7FFFu) : (p.d | 0x8000u));
@@ -1441,19 +1566,19 @@ void searchQ2K(const float* xb, const float* ib, AffParams& p)
 
 void packQ2K(const AffParams& p, std::uint8_t* dst)
 {
-    BlockQ2K blk{};
+    // Straight into dst, part by part (see packQ3K).
     for (int j = 0; j < 16; ++j)
-        blk.scales[j] = std::uint8_t(p.sc[j] | (p.m[j] << 4));
-    pack2Bits(p.L, blk.qs);
-    blk.d = p.d;
-    blk.dmin = p.dmin;
-    std::memcpy(dst, &blk, sizeof blk);
+        dst[offsetof(BlockQ2K, scales) + j] = std::uint8_t(p.sc[j] | (p.m[j] << 4));
+    pack2Bits(p.L, dst + offsetof(BlockQ2K, qs));
+    std::memcpy(dst + offsetof(BlockQ2K, d), &p.d, 2);
+    std::memcpy(dst + offsetof(BlockQ2K, dmin), &p.dmin, 2);
 }
 
 template <bool kFast>
 void encodeQ2KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
+        prefetchNextSuperBlock(x + b * kQKK);
         const float* xb = x + b * kQKK;
         AffParams p;
         if (!recoverAff<16, 3, 15>(xb, p)) {
@@ -1546,8 +1671,8 @@ template <int NQ, int S>
         best = better ? c : best;
         bestE = better ? e : bestE;
     }
-    for (int j = 0; j < 16; ++j)
-        code[j] = int(best[j]);
+    const search::Ints16 bi = batch::toInts(best);  // one store, as symFinish's
+    std::memcpy(code, &bi, sizeof bi);
 }
 
 // The rest of a symmetric super-block after its sub-block fits: d = fp16(maxScale / −S), scale
@@ -1564,8 +1689,10 @@ void symFinish(const float* xb, const float* ib, const float* scales, float maxS
     alignas(64) float inv[16];
     if constexpr (kFast) {  // the same operations in lanes
         const Lanes16 c = batch::clampLanes(search::roundLanes(is * search::lanesOf(scales)), -float(S), float(S - 1));
-        for (int j = 0; j < 16; ++j)
-            p.s[j] = int(c[j]);
+        // One 64-byte store: the canonical form loads the 16 codes as one vector, and a load that
+        // spans several earlier stores waits for them to reach the cache.
+        const search::Ints16 ci = batch::toInts(c);
+        std::memcpy(p.s, &ci, sizeof ci);
         // Q3_K keeps its rounded scale codes: the refinement would gain 0.1 dB for 40% more time.
         if constexpr (NQ != 4)
             refineSymmetricCodes16<NQ, S>(xb, ib, d, p.s);
@@ -1637,25 +1764,26 @@ void searchQ3K(const float* xb, const float* ib, SymParams& p)
 
 void packQ3K(const SymParams& p, std::uint8_t* dst)
 {
-    BlockQ3K blk{};
+    // Written part by part straight into dst: a block assembled on the stack and then copied out
+    // would be loaded while its pieces are still pending stores, and wait for them.
     int ls[16];
     for (int j = 0; j < 16; ++j)
         ls[j] = p.s[j] + 32;
-    packQ3Scales(ls, blk.scales);
-    blk.d = p.d;
+    packQ3Scales(ls, dst + offsetof(BlockQ3K, scales));
+    std::memcpy(dst + offsetof(BlockQ3K, d), &p.d, 2);
     // Stored code 0..7: bit 2 goes to hmask (bit i / 32 of byte i % 32), bits 0..1 to qs.
     U8x32 hm = {};
     for (int k = 0; k < 8; ++k)
         hm |= (load32(p.L + 32 * k) >> 2) << k;
-    std::memcpy(blk.hmask, &hm, 32);
-    pack2Bits(p.L, blk.qs, 3);
-    std::memcpy(dst, &blk, sizeof blk);
+    std::memcpy(dst + offsetof(BlockQ3K, hmask), &hm, 32);
+    pack2Bits(p.L, dst + offsetof(BlockQ3K, qs), 3);
 }
 
 template <bool kFast>
 void encodeQ3KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
+        prefetchNextSuperBlock(x + b * kQKK);
         const float* xb = x + b * kQKK;
         SymParams p;
         if (!recoverSym<4, 32>(xb, p)) {
@@ -1786,6 +1914,7 @@ template <bool kFast>
 void encodeQ4KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
+        prefetchNextSuperBlock(x + b * kQKK);
         AffParams p;
         kAffineSuperBlock<15, kFast>(x + b * kQKK, imp ? imp + b * kQKK : nullptr, p);
         BlockQ4K blk{};
@@ -1803,6 +1932,7 @@ template <bool kFast>
 void encodeQ5KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
+        prefetchNextSuperBlock(x + b * kQKK);
         AffParams p;
         kAffineSuperBlock<31, kFast>(x + b * kQKK, imp ? imp + b * kQKK : nullptr, p);
         BlockQ5K blk{};
@@ -1932,26 +2062,27 @@ void searchQ6K(const float* xb, const float* ib, SymParams& p)
 
 void packQ6K(const SymParams& p, std::uint8_t* dst)
 {
-    BlockQ6K blk{};
-    for (int j = 0; j < 16; ++j)
-        blk.scales[j] = std::int8_t(p.s[j]);
-    blk.d = p.d;
+    // Straight into dst, part by part (see packQ3K).
+    search::Ints16 s;
+    std::memcpy(&s, p.s, sizeof s);
+    batch::storeBytes(s, dst + offsetof(BlockQ6K, scales));
+    std::memcpy(dst + offsetof(BlockQ6K, d), &p.d, 2);
     for (int h = 0; h < 2; ++h) {
         const std::uint8_t* e = p.L + 128 * h;
         const U8x32 e0 = load32(e), e1 = load32(e + 32), e2 = load32(e + 64), e3 = load32(e + 96);
         const U8x32 lo = (e0 & 0xF) | (e2 & 0xF) << 4, hi = (e1 & 0xF) | (e3 & 0xF) << 4;
         const U8x32 qh = (e0 >> 4) | (e1 >> 4) << 2 | (e2 >> 4) << 4 | (e3 >> 4) << 6;
-        std::memcpy(blk.ql + 64 * h, &lo, 32);
-        std::memcpy(blk.ql + 64 * h + 32, &hi, 32);
-        std::memcpy(blk.qh + 32 * h, &qh, 32);
+        std::memcpy(dst + offsetof(BlockQ6K, ql) + 64 * h, &lo, 32);
+        std::memcpy(dst + offsetof(BlockQ6K, ql) + 64 * h + 32, &hi, 32);
+        std::memcpy(dst + offsetof(BlockQ6K, qh) + 32 * h, &qh, 32);
     }
-    std::memcpy(dst, &blk, sizeof blk);
 }
 
 template <bool kFast>
 void encodeQ6KImpl(const float* x, const float* imp, std::int64_t n, std::uint8_t* dst)
 {
     for (std::int64_t b = 0; b < n / kQKK; ++b) {
+        prefetchNextSuperBlock(x + b * kQKK);
         const float* xb = x + b * kQKK;
         SymParams p;
         if (!recoverSym<32, 128>(xb, p)) {
