@@ -13,16 +13,30 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 namespace ql {
 
-/// float → fp16 bits (round to nearest even) and back, the storage of every GGUF block scale.
+/// float → fp16 bits (round to nearest even) and back, the storage of every GGUF block scale: one
+/// F16C instruction where the build has it (the bits of dtype.h's conversions, except that a NaN
+/// half may decode to another NaN; tst_formats compares the two), else dtype.h's.
 inline std::uint16_t toF16(float f)
 {
+#if defined(__F16C__)
+    return std::uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
     return floatToHalf(f);
+#endif
 }
 inline float fromF16(std::uint16_t h)
 {
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
     return halfToFloat(h);
+#endif
 }
 /// Round half to even, as ggml's nearest_int does for the magnitudes that occur here.
 inline int nearestInt(float v)

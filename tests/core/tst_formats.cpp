@@ -7,6 +7,7 @@
 #include "core/formats/block_layouts.h"
 #include "core/formats/codebook_formats.h"
 #include "core/formats/float_formats.h"
+#include "core/formats/format_driver.h"
 #include "core/formats/gguf_formats.h"
 #include "core/formats/normal_float.h"
 #include "core/quant/format_traits.h"
@@ -262,6 +263,33 @@ private Q_SLOTS:
         QVERIFY(codes == codes2);
         decodeNf4(codes.data(), n, 1.3f, y);
         QVERIFY(std::memcmp(y, xh.data(), std::size_t(n) * sizeof(float)) == 0);
+    }
+
+    // The block-scale conversions (one F16C instruction where the build has it) give the bits of
+    // dtype.h's software conversions: every half decodes alike, and every half, every midpoint
+    // between neighbours and the stress values encode alike.
+    void blockScaleF16ConversionsMatchSoftware()
+    {
+        std::vector<float> v = stressValues();
+        for (int h = 0; h < 65536; ++h) {
+            const float a = halfToFloat(std::uint16_t(h)), b = fromF16(std::uint16_t(h));
+            if (std::isnan(a)) {
+                QVERIFY2(std::isnan(b), qPrintable(QString("half 0x%1").arg(h, 4, 16, QChar('0'))));
+                continue;
+            }
+            QVERIFY2(std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b),
+                     qPrintable(QString("half 0x%1").arg(h, 4, 16, QChar('0'))));
+            v.push_back(a);
+            if ((h & 0x7FFF) < 0x7C00) {  // the midpoint towards the next magnitude
+                const float next = halfToFloat(std::uint16_t(h + 1));
+                if (std::isfinite(next))
+                    v.push_back(float(0.5 * (double(a) + double(next))));
+            }
+        }
+        v.push_back(std::numeric_limits<float>::quiet_NaN());
+        v.push_back(-std::numeric_limits<float>::infinity());
+        for (float f : v)
+            QVERIFY2(toF16(f) == floatToHalf(f), qPrintable(QString::number(double(f), 'g', 10)));
     }
 
     void publishedTables()
