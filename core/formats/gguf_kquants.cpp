@@ -1832,10 +1832,12 @@ void decodeQ3K(const std::uint8_t* src, std::int64_t nb, float* y)
                     const float dl = d * float(q3Scale(blk->scales, sub) - 32);
                     const std::uint8_t* q = blk->qs + 32 * h + 16 * half;
                     const std::uint8_t* hm = blk->hmask + 16 * half;
-                    float* out = yb + 128 * h + 32 * k + 16 * half;
-#pragma omp simd
-                    for (int l = 0; l < 16; ++l)
-                        out[l] = dl * float(int((q[l] >> (2 * k)) & 3) - (((hm[l] >> bit) & 1) ? 0 : 4));
+                    // In int lanes (a plain byte loop becomes per-byte code with GCC 12): low bits
+                    // minus 4 unless the high bit is set.
+                    const search::Ints16 qv = batch::loadBytes(q), hv = batch::loadBytes(hm);
+                    const search::Ints16 v = ((qv >> (2 * k)) & 3) - 4 + (((hv >> bit) & 1) << 2);
+                    const search::Lanes16 o = dl * __builtin_convertvector(v, search::Lanes16);
+                    std::memcpy(yb + 128 * h + 32 * k + 16 * half, &o, sizeof o);
                 }
             }
     }
