@@ -444,17 +444,17 @@ void nvfp4Batch(const float* x, std::uint8_t* out, float g)
     for (int b = 0; b < 16; ++b) {
         std::uint8_t* blk = out + sizeof(BlockNvfp4) * b;
         blk[0] = std::uint8_t(code[b]);
-        Ints16 packed = {};
+        // Byte j holds codes 2j (low nibble) and 2j + 1: as 64-bit lanes, lane j holds the two
+        // codes in its halves, so the packing is two shifts and one narrowing (no lane permutes).
+        using U64x8 = std::uint64_t __attribute__((vector_size(64)));
+        using U8x8 = std::uint8_t __attribute__((vector_size(8)));
+        U64x8 w = {};
         if (s[b] > 0.0f) {
-            // Byte j holds codes 2j (low nibble) and 2j + 1; the packing stays in int lanes (byte
-            // vector shuffles and shifts become per-byte code with GCC 12).
             const Ints16 nib = e2m1Nibbles(search::lanesOf(x + 16 * b) / s[b]);
-            packed = __builtin_shuffle(nib, Ints16{0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14}) |
-                     (__builtin_shuffle(nib, Ints16{1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15}) << 4);
+            std::memcpy(&w, &nib, sizeof w);
         }
-        std::uint8_t bytes[16];
-        batch::storeBytes(packed, bytes);
-        std::memcpy(blk + 1, bytes, kQKNvfp4 / 2);
+        const U8x8 bytes = __builtin_convertvector((w & 0xFu) | ((w >> 32) << 4), U8x8);
+        std::memcpy(blk + 1, &bytes, kQKNvfp4 / 2);
     }
 }
 

@@ -427,6 +427,31 @@ private Q_SLOTS:
         encodeNvfp4(n.data.data() + 16, 21 * 16, g, c.data());
         encodeNvfp4Ref(n.data.data() + 16, 21 * 16, g, d.data());
         QVERIFY(c == d);
+        // Values on and next to the E2M1 rounding thresholds of their block scale: blocks whose
+        // largest value 6·c makes the scale exactly the E4M3 value c (tensor scale 1), across c from
+        // 2^−9 to 448, and the same blocks scaled down to tiny values.
+        {
+            const float ties[] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f};
+            std::vector<float> tx;
+            for (int code = 1; code <= 0x7E; ++code)
+                for (float tensor : {1.0f, 0x1p-100f}) {
+                    const float c = fp8E4M3ToFloat(std::uint8_t(code)) * tensor;
+                    for (int rep = 0; rep < 3; ++rep) {
+                        tx.push_back(6.0f * c);
+                        for (int i = 1; i < 16; ++i) {
+                            const float t = ties[(i + rep * 5 + code) % 13] * c;
+                            const float v = rep == 0 ? t : std::nextafter(t, rep == 1 ? INFINITY : 0.0f);
+                            tx.push_back(i % 2 ? -v : v);
+                        }
+                    }
+                }
+            std::vector<std::uint8_t> ta(tx.size() / 16 * 9), tb(ta.size());
+            for (float tg : {1.0f, 0x1p-100f}) {
+                encodeNvfp4(tx.data(), std::int64_t(tx.size()), tg, ta.data());
+                encodeNvfp4Ref(tx.data(), std::int64_t(tx.size()), tg, tb.data());
+                QVERIFY(ta == tb);
+            }
+        }
         // Decoders: fast equals reference on the odd block count too.
         std::vector<float> ya(21 * 16), yb(ya.size());
         decodeNvfp4(c.data(), 21, g, ya.data());
