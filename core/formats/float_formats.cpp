@@ -217,7 +217,7 @@ inline Ints16 fp8CodeLanes(Lanes16 v)
 {
     constexpr int kShift = 23 - M;
     constexpr int kMinNormal = (128 - B) << 23;               // the bits of 2^(1 − B)
-    constexpr int kMagic = (127 + 1 - B - M + 23) << 23;      // 2^23 subnormal steps
+    constexpr int kMagic = (127 + 1 - B - M + 23) << 23;      // the bits of 2^23 subnormal steps
     Ints16 u;
     std::memcpy(&u, &v, sizeof u);
     const Ints16 a = u & 0x7FFFFFFF;
@@ -252,8 +252,9 @@ inline void encodeFp8Span(const float* x, std::int64_t n, float scale, std::uint
 
 // The values of 16 FP8 codes from a format's 256-entry table: the magnitude (codes 0..127) by four
 // two-register permutes with AVX-512 (masked forms of the intrinsics: GCC 12 warns of an
-// uninitialised operand in the plain ones), the sign from bit 7; every code decodes to exactly its table
-// entry (the negative half of each table is the positive half with the sign set).
+// uninitialised operand in the plain ones), the sign from bit 7. The negative half of each table is
+// the positive half with the sign set, so every code decodes to its table entry (a NaN code to a
+// NaN).
 struct Fp8Lanes {
     const float* table;
 #if defined(__AVX512F__)
@@ -303,12 +304,16 @@ void decodeFp8Span(const std::uint8_t* src, std::int64_t n, float scale, float* 
 
 void encodeFp8E4M3(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
 {
-    encodeFp8Span(x, n, scale, dst, [](Lanes16 v) { return fp8CodeLanes<3, 7, 0x7E, false>(v); }, [](float v) { return e4m3Fast(v); });
+    encodeFp8Span(
+        x, n, scale, dst, [](Lanes16 v) { return fp8CodeLanes<3, 7, 0x7E, false>(v); },
+        [](float v) { return e4m3Fast(v); });
 }
 
 void encodeFp8E5M2(const float* x, std::int64_t n, float scale, std::uint8_t* dst)
 {
-    encodeFp8Span(x, n, scale, dst, [](Lanes16 v) { return fp8CodeLanes<2, 15, 0x7B, true>(v); }, [](float v) { return e5m2Fast(v); });
+    encodeFp8Span(
+        x, n, scale, dst, [](Lanes16 v) { return fp8CodeLanes<2, 15, 0x7B, true>(v); },
+        [](float v) { return e5m2Fast(v); });
 }
 
 void decodeFp8E4M3(const std::uint8_t* src, std::int64_t n, float scale, float* y)
@@ -333,7 +338,8 @@ void encodeF16(const float* x, std::int64_t n, std::uint16_t* dst)
 #if defined(__AVX512F__)
     for (; i + 16 <= n; i += 16) {
         batch::prefetchAhead(x + i);
-        const __m256i h = _mm512_maskz_cvtps_ph(0xFFFF, _mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m256i h =
+            _mm512_maskz_cvtps_ph(0xFFFF, _mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), h);
     }
 #elif defined(QL_HAVE_F16C)
@@ -355,7 +361,8 @@ void decodeF16(const std::uint16_t* src, std::int64_t n, float* y)
             batch::prefetchAhead(src + i);
             Lanes16 r;
 #if defined(__AVX512F__)
-            const __m512 v = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i)));
+            const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+            const __m512 v = _mm512_maskz_cvtph_ps(0xFFFF, h);
             std::memcpy(&r, &v, sizeof r);
 #elif defined(QL_HAVE_F16C)
             const __m256 lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));

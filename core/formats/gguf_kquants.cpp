@@ -977,8 +977,10 @@ inline U8x64 load(const ByteTable& t)
 // The halving levels of reduceSubBlockBytes: level 1 takes sub-block j's bytes k and k + 8 (8 sub-
 // blocks from two registers, 8 bytes each), level 2 k and k + 4 (16 sub-blocks from two), level 3
 // k and k + 2, level 4 k and k + 1.
-alignas(64) constexpr ByteTable kHalve1 = byteTable([](int p) { return (p / 8 < 4 ? 0 : 64) + 16 * (p / 8 % 4) + p % 8; });
-alignas(64) constexpr ByteTable kHalve2 = byteTable([](int p) { return (p / 4 < 8 ? 0 : 64) + 8 * (p / 4 % 8) + p % 4; });
+alignas(64) constexpr ByteTable kHalve1 =
+    byteTable([](int p) { return (p / 8 < 4 ? 0 : 64) + 16 * (p / 8 % 4) + p % 8; });
+alignas(64) constexpr ByteTable kHalve2 =
+    byteTable([](int p) { return (p / 4 < 8 ? 0 : 64) + 8 * (p / 4 % 8) + p % 4; });
 alignas(64) constexpr ByteTable kHalve3 = byteTable([](int p) { return 4 * (p % 32 / 2) + p % 2; });
 alignas(64) constexpr ByteTable kHalve4 = byteTable([](int p) { return 2 * (p % 16); });
 

@@ -227,7 +227,8 @@ private Q_SLOTS:
         std::vector<float> out(static_cast<std::size_t>(n) + 1);
         float* y = out.data() + 1;  // 4 bytes past an allocation's alignment
         auto same = [](float a, float b) {
-            return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b) || (std::isnan(a) && std::isnan(b));
+            const bool nan = std::isnan(a) && std::isnan(b);
+            return nan || std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b);
         };
         std::vector<std::uint16_t> h(static_cast<std::size_t>(n));
         for (std::int64_t i = 0; i < n; ++i)
