@@ -12,7 +12,8 @@
 //                          the format has none of its own (pow2, k-means, binary and ternary decode
 //                          inside quantize()). Block formats run row by row, the element formats
 //                          (FP16, BF16, FP8) on chunks of 64 rows, NF4 group by group.
-//   × bw                   the two speeds divided by the read bandwidth
+//   × bw, bw GB/s          the two speeds divided by the read bandwidth, probed again right before
+//                          each format's kernels (the start-of-run probe for the others)
 //   ns/el (1 thread)       K-quants and IQ4_NL: single-threaded encode cost per element
 //   quantize s             the whole ql::quantize() (codes, x̂, metrics) for reference
 // Plus k-means on 16.7M values at 4 bits per tensor (bar: ≤ 1 s).
@@ -119,6 +120,7 @@ double ggmlNs(const std::string& name)
 struct Row {
     std::string name;
     double sqnrN = 0, sqnrT = 0, encGBs = 0, decGBs = 0, nsPerEl = 0, quantizeS = 0;
+    double bw = 0;  ///< read bandwidth (bytes/s) probed just before this format's kernels
     bool kernel = false;
 };
 
@@ -141,11 +143,11 @@ int main(int argc, char** argv)
         }
     }
     const int reps = quick ? 1 : 3;
-    // The streaming kernels take a few ms per pass: the best of many passes over half a second, as
+    // The streaming kernels take a few ms per pass: the best of many passes over a second, as
     // the bandwidth probe is the best of its passes, so a neighbour's burst on a shared machine
     // does not set the ratio.
     const int kernelReps = quick ? 1 : 15;
-    const double kernelSeconds = quick ? 0.0 : 0.5;
+    const double kernelSeconds = quick ? 0.0 : 1.0;
     const double bw = bench::measureReadBandwidth();
     const std::int64_t rows = 4096, cols = 4096, n = rows * cols;
     const double bytes = double(n) * 4;
@@ -167,6 +169,7 @@ int main(int argc, char** argv)
             continue;
         Row r;
         r.name = name;
+        r.bw = bw;
         const QuantSpec spec = defaultSpec(t.format);
         QuantOptions opt;
         opt.keepCodes = false;
@@ -266,6 +269,10 @@ int main(int argc, char** argv)
         }
         if (enc) {
             r.kernel = true;
+            // The ratios are taken against a probe right before the kernels: this machine's memory
+            // speed drifts by half over a run (a neighbour's load), and a probe at the start would
+            // turn the drift into the ratio.
+            r.bw = bench::measureReadBandwidth();
             r.encGBs = bytes / bench::bestOfFor(kernelReps, kernelSeconds, enc) / 1e9;
             if (dec)
                 r.decGBs = bytes / bench::bestOfFor(kernelReps, kernelSeconds, dec) / 1e9;
@@ -308,14 +315,15 @@ int main(int argc, char** argv)
     j["cpu_vendor"] = cpuVendor();
     j["formats"] = nlohmann::json::array();
     if (!json) {
-        std::printf("%-9s %8s %8s %7s %7s  %9s %6s %9s %6s %9s %10s\n", "format", "sqnr N", "sqnr t3", "bar N", "bar t3",
-                    "enc GB/s", "x bw", "dec GB/s", "x bw", "ns/el 1T", "quantize s");
+        std::printf("%-9s %8s %8s %7s %7s  %9s %6s %9s %6s %7s %9s %10s\n", "format", "sqnr N", "sqnr t3", "bar N",
+                    "bar t3", "enc GB/s", "x bw", "dec GB/s", "x bw", "bw GB/s", "ns/el 1T", "quantize s");
     }
     for (const Row& r : out) {
         auto bar = kBars.find(r.name);
         nlohmann::json e{{"format", r.name},         {"sqnr_normal_db", r.sqnrN}, {"sqnr_t3_db", r.sqnrT},
-                         {"encode_gbps", r.encGBs},  {"encode_x_bw", r.encGBs * 1e9 / bw},
-                         {"decode_gbps", r.decGBs},  {"decode_x_bw", r.decGBs * 1e9 / bw},
+                         {"encode_gbps", r.encGBs},  {"encode_x_bw", r.encGBs * 1e9 / r.bw},
+                         {"decode_gbps", r.decGBs},  {"decode_x_bw", r.decGBs * 1e9 / r.bw},
+                         {"read_bandwidth_gbps", r.bw / 1e9},
                          {"quantize_seconds", r.quantizeS}, {"encode_is_kernel", r.kernel}};
         if (r.nsPerEl > 0) {
             e["encode_ns_per_element_1thread"] = r.nsPerEl;
@@ -337,12 +345,12 @@ int main(int argc, char** argv)
             char ns[16] = "", dec[16] = "       —", decX[16] = "     —";
             if (r.decGBs > 0) {
                 std::snprintf(dec, sizeof dec, "%9.2f", r.decGBs);
-                std::snprintf(decX, sizeof decX, "%6.2f", r.decGBs * 1e9 / bw);
+                std::snprintf(decX, sizeof decX, "%6.2f", r.decGBs * 1e9 / r.bw);
             }
             if (r.nsPerEl > 0)
                 std::snprintf(ns, sizeof ns, "%.1f", r.nsPerEl);
-            std::printf("%-9s %8.3f %8.3f %7s %7s  %9.2f %6.2f %9s %6s %9s %10.3f%s\n", r.name.c_str(), r.sqnrN,
-                        r.sqnrT, bn, bt, r.encGBs, r.encGBs * 1e9 / bw, dec, decX, ns,
+            std::printf("%-9s %8.3f %8.3f %7s %7s  %9.2f %6.2f %9s %6s %7.1f %9s %10.3f%s\n", r.name.c_str(), r.sqnrN,
+                        r.sqnrT, bn, bt, r.encGBs, r.encGBs * 1e9 / r.bw, dec, decX, r.bw / 1e9, ns,
                         r.quantizeS, r.kernel ? "" : "  (encode = whole quantize)");
         }
     }
