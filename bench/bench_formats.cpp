@@ -188,8 +188,8 @@ int main(int argc, char** argv)
         const float* xd = tn.data.data();
         const RowKernels* k = rowKernels(t.format);
         std::function<void()> enc, dec;
-        // The element formats (FP16, BF16, FP8, NF4) convert spans, not rows of blocks: each call
-        // takes a chunk of rows, as the model reader and the quantizer call them on a whole tensor.
+        // FP16, BF16 and FP8 convert spans, not rows of blocks: each call takes a chunk of rows, as
+        // the model reader and the quantizer call them on a whole tensor (NF4 runs group by group).
         constexpr std::int64_t kChunkRows = 64;
         const std::int64_t nChunks = rows / kChunkRows, chunk = kChunkRows * cols;
         if (k && k->blockSize == 1) {

@@ -25,14 +25,7 @@ double now()
 
 double bestOf(int reps, const std::function<void()>& fn)
 {
-    fn();
-    double best = std::numeric_limits<double>::infinity();
-    for (int i = 0; i < reps; ++i) {
-        const double t0 = now();
-        fn();
-        best = std::min(best, now() - t0);
-    }
-    return best;
+    return bestOfFor(reps, 0.0, fn);
 }
 
 double bestOfFor(int reps, double seconds, const std::function<void()>& fn)

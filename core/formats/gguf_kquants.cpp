@@ -12,7 +12,8 @@
 //  Q6_K: 16 sub-blocks of 16, the two symmetric fits (nmax 32: code −32 or −31), then 8-bit
 //        signed scales against an fp16 super-scale max/−128.
 // Then each quantized scale (and min) code is refined by ±1 against the true error (not Q3_K's:
-// that gains 0.1 dB for 40% more time), and every code is recomputed against the stored scales, so x̂ is the nearest point of the final grid.
+// that gains 0.1 dB for 40% more time), and every code is recomputed against the stored scales,
+// so x̂ is the nearest point of the final grid.
 // ggml's reference quantizers search 16 to 22 candidate scales per sub-block with weights x², |x|
 // or rms + |x|; with the refinement, these few fits reach a higher SQNR on N(0,1) and Student-t3
 // data at a fraction of the cost. The fast encoders handle all sub-blocks of a super-block at once
@@ -86,8 +87,7 @@ inline void packQ3Scales(const int* l, std::uint8_t* s)
 /// few hundred ns, time enough; the hardware prefetcher of some virtual machines does not).
 inline void prefetchNextSuperBlock(const float* xb)
 {
-    for (int k = 0; k < kQKK; k += 16)
-        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(xb + kQKK + k)));
+    batch::prefetchLines(xb, kQKK * sizeof(float), kQKK * sizeof(float));
 }
 
 // 2-bit packing of Q2_K/Q3_K: per 128-half, byte l holds elements l, l+32, l+64, l+96.

@@ -289,9 +289,18 @@ inline std::uint32_t maskAtLeast(Lanes16 v, float t)
 /// Input read this far ahead of the element being converted.
 inline constexpr std::uintptr_t kPrefetchBytes = 2048;
 
+/// Requests the cache lines of `bytes` bytes starting `offset` bytes past p (an address that may lie
+/// past the end of the buffer: a prefetch never faults).
+inline void prefetchLines(const void* p, std::uintptr_t offset, std::uintptr_t bytes = 64)
+{
+    const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(p) + offset;
+    for (std::uintptr_t k = 0; k < bytes; k += 64)
+        __builtin_prefetch(reinterpret_cast<const void*>(a + k));
+}
+
 inline void prefetchAhead(const void* p)
 {
-    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchBytes));
+    prefetchLines(p, kPrefetchBytes);
 }
 
 /// Float outputs of at least this many elements go out by streaming stores; a smaller one is
